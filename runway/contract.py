@@ -1,0 +1,167 @@
+"""Data contract: check a batch against the use case's schema and quality rules.
+
+``validate`` never stops at the first problem: it returns every violation, by
+column, so one failed run tells the data owner everything that is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from runway.config import ColumnContract, ContractConfig
+
+
+@dataclass(frozen=True)
+class Violation:
+    column: str  # "*" for batch-level problems
+    rule: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.column}: {self.rule}: {self.detail}"
+
+
+@dataclass
+class ContractReport:
+    rows: int
+    violations: list[Violation] = field(default_factory=list)
+    checked_columns: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "ok": self.ok, "violations": [asdict(v) for v in self.violations], "checked_columns": self.checked_columns}
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"contract ok ({self.rows} rows)"
+        lines = "\n".join(f"  - {v}" for v in self.violations)
+        return f"contract violated ({len(self.violations)} problems, {self.rows} rows):\n{lines}"
+
+
+class ContractViolation(ValueError):
+    """A batch broke the data contract; ``report`` lists every violation."""
+
+    def __init__(self, report: ContractReport, quarantine_dir: Path | None = None, source: str = ""):
+        self.report = report
+        self.quarantine_dir = quarantine_dir
+        where = f" (quarantined to {quarantine_dir})" if quarantine_dir else ""
+        super().__init__(f"batch {source} rejected{where}: {report.summary()}")
+
+
+def _type_ok(series: pd.Series, dtype: str) -> bool:
+    if dtype == "string":
+        return pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series) and series.dropna().map(type).eq(str).all()
+    if dtype == "int":
+        return pd.api.types.is_integer_dtype(series)
+    if dtype == "float":
+        # Integers are valid floats; an all-null column read back as object is not.
+        return pd.api.types.is_float_dtype(series) or pd.api.types.is_integer_dtype(series)
+    if dtype == "bool":
+        return pd.api.types.is_bool_dtype(series)
+    if dtype == "datetime":
+        return pd.api.types.is_datetime64_any_dtype(series)
+    raise ValueError(f"unknown contract dtype {dtype!r}")
+
+
+def _column_violations(name: str, s: pd.Series, spec: ColumnContract, default_max_missing: float) -> Iterable[Violation]:
+    if not _type_ok(s, spec.dtype):
+        yield Violation(name, "type", f"expected {spec.dtype}, found {s.dtype}")
+        return  # range checks on the wrong type would only add noise
+    n = len(s)
+    nulls = int(s.isna().sum())
+    if n and nulls == n:
+        yield Violation(name, "all_null", f"all {n} values are null")
+    elif not spec.nullable and nulls:
+        yield Violation(name, "not_null", f"{nulls} null values in a non-nullable column")
+    else:
+        limit = spec.max_missing_fraction if spec.max_missing_fraction is not None else default_max_missing
+        if n and nulls / n > limit:
+            yield Violation(name, "missing_fraction", f"{nulls / n:.1%} missing, limit {limit:.1%}")
+    values = s.dropna()
+    if spec.dtype in ("int", "float") and len(values):
+        if spec.min is not None and (bad := int((values < spec.min).sum())):
+            yield Violation(name, "min", f"{bad} values below {spec.min} (lowest {values.min():g})")
+        if spec.max is not None and (bad := int((values > spec.max).sum())):
+            yield Violation(name, "max", f"{bad} values above {spec.max} (highest {values.max():g})")
+        if not np.isfinite(values.to_numpy(dtype=float)).all():
+            yield Violation(name, "finite", "infinite values present")
+    if spec.allowed is not None and len(values):
+        unknown = sorted(set(values.astype(str).unique()) - set(spec.allowed))
+        if unknown:
+            yield Violation(name, "allowed", f"unexpected values {unknown[:5]}{'...' if len(unknown) > 5 else ''}")
+
+
+def robust_outlier_fraction(values: np.ndarray, z: float) -> float:
+    """Share of values whose robust z-score (median / 1.4826 MAD) exceeds ``z``."""
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0
+    med = np.median(values)
+    mad = np.median(np.abs(values - med)) * 1.4826
+    if mad == 0:
+        return float(np.mean(values != med)) if np.ptp(values) else 0.0
+    return float(np.mean(np.abs(values - med) / mad > z))
+
+
+def validate(df: pd.DataFrame, contract: ContractConfig, ignore: Iterable[str] = ()) -> ContractReport:
+    """Check ``df`` against ``contract``; columns in ``ignore`` (e.g. an
+    unknown target in a batch to forecast) are allowed to be absent or null."""
+    ignore = set(ignore)
+    report = ContractReport(rows=len(df))
+    if len(df) == 0:
+        report.violations.append(Violation("*", "non_empty", "the batch has no rows"))
+    if len(df) > contract.max_rows:
+        report.violations.append(Violation("*", "max_rows", f"{len(df)} rows exceed the limit of {contract.max_rows}"))
+    for name, spec in contract.columns.items():
+        if name in ignore:
+            continue
+        if name not in df.columns:
+            report.violations.append(Violation(name, "required", f"column is missing (found: {', '.join(map(str, df.columns))})"))
+            continue
+        report.checked_columns.append(name)
+        if len(df):
+            report.violations.extend(_column_violations(name, df[name], spec, contract.max_missing_fraction))
+    keys = [k for k in contract.keys if k in df.columns]
+    if len(keys) == len(contract.keys) and len(df):
+        dup = int(df.duplicated(subset=keys).sum())
+        if dup:
+            report.violations.append(Violation(",".join(keys), "unique_keys", f"{dup} duplicate key rows"))
+    for rule in contract.outliers:
+        if rule.column in ignore or rule.column not in df.columns or not pd.api.types.is_numeric_dtype(df[rule.column]):
+            continue
+        frac = robust_outlier_fraction(df[rule.column].to_numpy(dtype=float), rule.z)
+        if frac > rule.max_fraction:
+            report.violations.append(Violation(rule.column, "outliers", f"{frac:.2%} of values beyond robust z={rule.z:g}, limit {rule.max_fraction:.2%}"))
+    return report
+
+
+def quarantine(files: Iterable[Path], report: ContractReport, quarantine_root: Path, label: str) -> Path:
+    """Copy the offending files and a JSON report to ``quarantine_root/<time>_<label>/``.
+
+    Sources are copied, never moved: the producer's data stays where it was.
+    The folder is built under a temporary name and renamed when complete.
+    """
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    final = quarantine_root / f"{stamp}_{label}"
+    staging = quarantine_root / f".{stamp}_{label}.partial"
+    staging.mkdir(parents=True, exist_ok=False)
+    copied = []
+    for f in files:
+        f = Path(f)
+        if f.is_file():
+            shutil.copy2(f, staging / f.name)
+            copied.append(str(f))
+    (staging / "report.json").write_text(json.dumps({**report.to_dict(), "label": label, "files": copied, "quarantined_at": stamp}, indent=2, default=str))
+    staging.rename(final)
+    return final

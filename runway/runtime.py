@@ -1,0 +1,37 @@
+"""Process set-up that must happen before ZenML is imported.
+
+ZenML reads its global config location and analytics switch from the
+environment when it is first imported, so ``configure`` runs first, in
+``run.py`` and in the test suite.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from runway.config import Settings, resolve_path
+
+
+def configure(settings: Settings) -> None:
+    if "zenml" in sys.modules and os.environ.get("RUNWAY_ZENML_CONFIGURED") != "1":
+        raise RuntimeError("runway.runtime.configure must run before zenml is imported")
+    os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+    os.environ.setdefault("ZENML_ENABLE_RICH_TRACEBACK", "false")
+    os.environ.setdefault("AUTO_OPEN_DASHBOARD", "false")
+    zc = settings.environment.zenml
+    if zc.config_dir:
+        path = resolve_path(zc.config_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        os.environ["ZENML_CONFIG_PATH"] = str(path)
+    if zc.store_url:
+        os.environ["ZENML_STORE_URL"] = zc.store_url
+    os.environ["RUNWAY_ZENML_CONFIGURED"] = "1"
+
+
+def dashboard_hint(settings: Settings) -> str:
+    zc = settings.environment.zenml
+    prefix = f"ZENML_CONFIG_PATH={resolve_path(zc.config_dir)} " if zc.config_dir else ""
+    if zc.server_url:
+        return f"open {zc.server_url}"
+    return f"{prefix}zenml login --local   (then open http://127.0.0.1:8237)"

@@ -1,0 +1,142 @@
+"""Read raw batches from the configured source: a parquet folder, CSV files or a SQL table.
+
+Every reader returns the frame, the files it read (for quarantine) and a
+content fingerprint, which the pipelines pass to the ingestion step so that a
+new or changed batch can never be served from ZenML's cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from runway.config import ContractConfig, Settings, SourceConfig, resolve_path
+
+Stream = Literal["sales", "plan"]
+
+
+class SourceError(ValueError):
+    """A batch could not be read: missing, corrupt or not the expected format."""
+
+
+@dataclass
+class Batch:
+    frame: pd.DataFrame
+    files: list[Path] = field(default_factory=list)
+    fingerprint: str = ""
+    label: str = ""
+
+
+def _batch_date(path: Path) -> date | None:
+    stem = path.name.split(".")[0]
+    if stem.startswith("batch="):
+        try:
+            return date.fromisoformat(stem.removeprefix("batch="))
+        except ValueError:
+            return None
+    return None
+
+
+def list_batches(source: SourceConfig, workspace: Path, stream: Stream) -> list[Path]:
+    if source.kind == "sql":
+        return []
+    folder = resolve_path(workspace / source.location) / stream
+    pattern = "*.parquet" if source.kind == "parquet" else "*.csv"
+    return sorted(p for p in folder.glob(pattern) if not p.name.startswith("."))
+
+
+def fingerprint_files(files: list[Path]) -> str:
+    h = hashlib.sha256()
+    for f in sorted(files):
+        h.update(f.name.encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _coerce(df: pd.DataFrame, contract: ContractConfig, path: Path) -> pd.DataFrame:
+    """CSV has no types: parse declared datetime/bool columns, naming bad cells."""
+    for name, spec in contract.columns.items():
+        if name not in df.columns:
+            continue
+        if spec.dtype == "datetime" and not pd.api.types.is_datetime64_any_dtype(df[name]):
+            parsed = pd.to_datetime(df[name], utc=True, errors="coerce")
+            bad = parsed.isna() & df[name].notna()
+            if bad.any():
+                raise SourceError(f"{path}: column '{name}' has {int(bad.sum())} values that are not dates (first: {df[name][bad].iloc[0]!r})")
+            df[name] = parsed
+        elif spec.dtype == "bool" and df[name].dtype == object:
+            mapped = df[name].map({"true": True, "false": False, "True": True, "False": False, "1": True, "0": False})
+            if mapped.isna().any() and df[name].notna().all():
+                raise SourceError(f"{path}: column '{name}' has values that are not booleans")
+            df[name] = mapped.astype("boolean") if mapped.isna().any() else mapped.astype(bool)
+    return df
+
+
+def _read_file(path: Path, kind: str, contract: ContractConfig) -> pd.DataFrame:
+    try:
+        if kind == "parquet":
+            df = pd.read_parquet(path)
+        else:
+            df = _coerce(pd.read_csv(path, dtype={"store_id": str, "item_id": str}), contract, path)
+    except SourceError:
+        raise
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except Exception as exc:  # pyarrow/pandas raise many types for a corrupt file
+        raise SourceError(f"{path}: cannot be read as {kind}: {type(exc).__name__}: {exc}") from None
+    ts = contract.timestamp
+    if ts in df.columns and pd.api.types.is_datetime64_any_dtype(df[ts]) and df[ts].dt.tz is None:
+        df[ts] = df[ts].dt.tz_localize("UTC")
+    return df
+
+
+def read_batches(settings: Settings, stream: Stream, batches: list[str] | None = None, until: date | None = None) -> Batch:
+    """Read ``stream`` batches (all, the named ones, or those starting before ``until``)."""
+    src, contract = settings.environment.source, settings.contract
+    if src.kind == "sql":
+        return _read_sql(src, contract, stream, until)
+    files = list_batches(src, settings.workspace, stream)
+    if batches is not None:
+        wanted = {b if b.startswith("batch=") else f"batch={b}" for b in batches}
+        found = {p.name.split(".")[0] for p in files}
+        missing = sorted(wanted - found)
+        if missing:
+            raise SourceError(f"{stream} batches not found under {resolve_path(settings.workspace / src.location) / stream}: {', '.join(missing)}")
+        files = [p for p in files if p.name.split(".")[0] in wanted]
+    if until is not None:
+        files = [p for p in files if (d := _batch_date(p)) is None or d < until]
+    if not files:
+        raise SourceError(f"no {stream} batches under {resolve_path(settings.workspace / src.location) / stream}")
+    frames = [_read_file(p, src.kind, contract) for p in files]
+    non_empty = [f for f in frames if len(f.columns)]
+    frame = pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame()
+    label = files[0].stem if len(files) == 1 else f"{files[0].stem}..{files[-1].stem}"
+    return Batch(frame=frame, files=files, fingerprint=fingerprint_files(files), label=f"{stream}_{label}".replace("=", "-"))
+
+
+def _read_sql(src: SourceConfig, contract: ContractConfig, stream: Stream, until: date | None) -> Batch:
+    import sqlalchemy as sa
+
+    table = src.table if stream == "sales" else f"{src.table}_{stream}"
+    engine = sa.create_engine(src.location)
+    try:
+        query = sa.text(f"SELECT * FROM {sa.sql.quoted_name(table, quote=True)}")  # noqa: S608 - table name from config
+        frame = pd.read_sql(query, engine)
+    except Exception as exc:
+        raise SourceError(f"{src.location.split('@')[-1]}: cannot read table '{table}': {type(exc).__name__}: {exc}") from None
+    finally:
+        engine.dispose()
+    ts = contract.timestamp
+    if ts in frame.columns:
+        frame[ts] = pd.to_datetime(frame[ts], utc=True)
+        if until is not None:
+            frame = frame[frame[ts] < pd.Timestamp(until, tz="UTC")]
+    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).values.tobytes()).hexdigest()
+    return Batch(frame=frame.reset_index(drop=True), files=[], fingerprint=digest, label=f"{stream}_{table}")

@@ -1,0 +1,52 @@
+import pytest
+
+from runway.config import ConfigError, load_settings
+
+pytestmark = pytest.mark.unit
+
+
+def test_default_settings_load_and_layer():
+    s = load_settings()
+    assert s.use_case == "retail_demand" and s.environment.name == "local"
+    assert s.workspace.is_absolute()
+
+
+def test_error_names_key_and_file(tmp_path):
+    env = tmp_path / "bad.yaml"
+    env.write_text("name: bad\noverrides:\n  promotion: {min_improvement_vs_production: -0.5}\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(env=str(env))
+    msg = str(err.value)
+    assert str(env) in msg and "promotion.min_improvement_vs_production" in msg and "-0.5" in msg
+
+
+def test_unknown_key_is_refused(tmp_path):
+    env = tmp_path / "typo.yaml"
+    env.write_text("name: t\nworkspce: /tmp/x\n")
+    with pytest.raises(ConfigError, match=r"environment\.workspce"):
+        load_settings(env=str(env))
+
+
+def test_missing_env_var_is_named(monkeypatch):
+    monkeypatch.delenv("RUNWAY_FEAST_REGISTRY_URL", raising=False)
+    with pytest.raises(ConfigError, match="RUNWAY_FEAST_REGISTRY_URL"):
+        load_settings(env="staging")
+
+
+def test_env_var_interpolation(monkeypatch):
+    for var, val in {"RUNWAY_FEAST_REGISTRY_URL": "postgresql://x/y", "RUNWAY_REDIS_CONNECTION": "127.0.0.1:6379", "RUNWAY_LOCK_URL": "mysql+pymysql://root@h/db"}.items():
+        monkeypatch.setenv(var, val)
+    s = load_settings(env="staging")
+    assert s.environment.feast.registry == "postgresql://x/y" and s.environment.lock.backend == "sql"
+
+
+def test_invalid_yaml_is_named(tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(env=str(bad))
+
+
+def test_alert_policy_n_of_m_validated():
+    with pytest.raises(ConfigError, match="breaches_required"):
+        load_settings(overrides={"monitoring": {"alerts": {"breaches_required": 4, "window_count": 3}}})
