@@ -1,6 +1,6 @@
 """Assemble model-ready frames from raw rows and Feast features.
 
-The entity frame holds only keys, the event timestamp and (for training) the
+The entity frame holds only keys, the target date and (for training) the
 target; columns known at prediction time (price, promotion, holiday) are
 attached after retrieval, by position, because Feast keeps row order and
 count (``runway.feature_store.historical_features`` asserts it).
@@ -12,17 +12,12 @@ import pandas as pd
 
 from runway.config import Settings
 
-EVENT_TIMESTAMP = "event_timestamp"
-
-
 def entity_frame(rows: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     keys = settings.features.entity_keys
     missing = [c for c in [*keys, settings.contract.timestamp] if c not in rows.columns]
     if missing:
         raise KeyError(f"rows lack entity columns: {', '.join(missing)}")
-    out = rows[keys].copy()
-    out[EVENT_TIMESTAMP] = rows[settings.contract.timestamp].to_numpy()
-    return out.reset_index(drop=True)
+    return rows[[*keys, settings.contract.timestamp]].reset_index(drop=True)
 
 
 def attach_request_features(features: pd.DataFrame, rows: pd.DataFrame, settings: Settings) -> pd.DataFrame:

@@ -1,0 +1,1 @@
+"""ZenML pipelines: small compositions of the steps in ``steps/``."""

@@ -1,0 +1,43 @@
+"""Training: ingest -> features -> point-in-time retrieval -> split -> train ->
+evaluate (vs baseline and production) -> reference profile -> gated promotion."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from zenml import Model, pipeline
+from zenml.enums import ExecutionMode
+
+from runway.config import Settings
+from steps.evaluate import evaluate_model
+from steps.features import retrieve_features, sync_feature_store
+from steps.ingest import ingest_batch
+from steps.profile import profile_reference
+from steps.promote import promote_model
+from steps.train import split_frame, train_model
+
+
+@pipeline(enable_cache=True, execution_mode=ExecutionMode.FAIL_FAST)
+def training_pipeline(settings: Settings, fingerprint: str, batches: Optional[list[str]] = None) -> None:
+    sales = ingest_batch(settings=settings, stream="sales", fingerprint=fingerprint, batches=batches)
+    feature_version = sync_feature_store(settings=settings, sales=sales)
+    frame = retrieve_features(settings=settings, rows=sales, feature_version=feature_version)
+    train, holdout = split_frame(settings=settings, frame=frame)
+    model = train_model(settings=settings, train_frame=train)
+    profile_reference(settings=settings, train_frame=train, model=model)
+    evaluation = evaluate_model(settings=settings, model=model, holdout_frame=holdout, sales=sales)
+    promote_model(settings=settings, evaluation=evaluation)
+
+
+def model_for(settings: Settings) -> Model:
+    """The Model Control Plane entry every training run registers a version of."""
+    return Model(
+        name=settings.model.name,
+        description=settings.description or None,
+        tags=[settings.use_case, settings.environment.name, settings.model.estimator],
+    )
+
+
+def build(settings: Settings, fingerprint: str):
+    """The pipeline with its model attached, ready to call."""
+    return training_pipeline.with_options(model=model_for(settings), run_name=f"training-{settings.use_case}-{{date}}-{{time}}")

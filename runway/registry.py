@@ -1,0 +1,195 @@
+"""Model stages on ZenML's Model Control Plane, made safe for concurrent use.
+
+ZenML owns the versions and their stages; Runway adds what it lacks:
+
+* every stage change runs under a promotion lock (file or SQL),
+* a store with two production versions is repaired (to the one the decision
+  log promoted last) or refused, never silently used,
+* every change is written to the append-only decision log, and
+* a model is loaded only after its artifact bytes match the recorded sha256.
+
+This module imports ZenML; the rest of ``runway`` does not need it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from zenml.client import Client
+from zenml.enums import ModelStages
+from zenml.io import fileio
+
+from runway.config import Settings
+from runway.decision_log import DecisionLog, git_commit
+from runway.locks import promotion_lock  # noqa: F401 - re-exported for steps
+from runway.modeling import ArtifactIntegrityError, ForecastModel, deserialize_verified, sha256_bytes
+
+MODEL_ARTIFACT = "model"
+MODEL_FILE = "model.pkl"
+SHA_KEY = "artifact_sha256"
+
+
+class RegistryError(RuntimeError):
+    pass
+
+
+class MultipleProductionError(RegistryError):
+    pass
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    model: str
+    version: str  # version name (ZenML numbers them "1", "2", ...)
+    number: int
+    stage: str | None
+    id: str
+    artifact_sha256: str | None
+
+
+def decision_log(settings: Settings) -> DecisionLog:
+    return DecisionLog(settings.workspace_path("decisions.jsonl"))
+
+
+def _info(mv: Any) -> VersionInfo:
+    sha = None
+    try:
+        sha = mv.run_metadata.get(SHA_KEY)
+    except Exception:  # noqa: BLE001 - metadata is optional for versions never evaluated
+        sha = None
+    return VersionInfo(model=mv.model.name, version=str(mv.name), number=int(mv.number), stage=mv.stage, id=str(mv.id), artifact_sha256=sha)
+
+
+def _model_exists(model: str) -> bool:
+    try:
+        Client().get_model(model)
+        return True
+    except KeyError:
+        return False
+
+
+def list_versions(model: str, stage: str | None = None) -> list[VersionInfo]:
+    if not _model_exists(model):
+        return []
+    out, page = [], 1
+    while True:
+        resp = Client().list_model_versions(model_name_or_id=model, stage=stage, page=page, size=100, hydrate=True)
+        out.extend(_info(mv) for mv in resp.items)
+        if page >= resp.total_pages:
+            return out
+        page += 1
+
+
+def production(model: str) -> VersionInfo | None:
+    prods = list_versions(model, stage=ModelStages.PRODUCTION.value)
+    if len(prods) > 1:
+        raise MultipleProductionError(f"model '{model}' has {len(prods)} production versions ({', '.join(p.version for p in prods)}); run `python run.py registry check --repair`")
+    return prods[0] if prods else None
+
+
+def version(model: str, name: str) -> VersionInfo:
+    try:
+        return _info(Client().get_model_version(model, name))
+    except KeyError:
+        raise RegistryError(f"model '{model}' has no version '{name}'") from None
+
+
+def enforce_single_production(settings: Settings, model: str, repair: bool = True) -> list[str]:
+    """Repair (or refuse) a store with more than one production version.
+
+    The version the decision log promoted last stays; the others are archived.
+    Call under the promotion lock.
+    """
+    prods = list_versions(model, stage=ModelStages.PRODUCTION.value)
+    if len(prods) <= 1:
+        return []
+    history = decision_log(settings).production_history(model)
+    keep = next((v for v in reversed(history) if v in {p.version for p in prods}), None)
+    if keep is None:
+        keep = max(prods, key=lambda p: p.number).version
+    if not repair:
+        raise MultipleProductionError(f"model '{model}' has production versions {', '.join(p.version for p in prods)}; the decision log says {keep}")
+    actions = []
+    for p in prods:
+        if p.version != keep:
+            Client().update_model_version(model, UUID(p.id), stage=ModelStages.ARCHIVED, force=True)
+            actions.append(f"archived duplicate production version {p.version} (kept {keep})")
+    decision_log(settings).append({"model": model, "version": keep, "action": "repair", "reason": "; ".join(actions), "env": settings.environment.name})
+    return actions
+
+
+def set_production(settings: Settings, model: str, version_name: str, *, action: str, reason: str, extra: dict | None = None) -> dict:
+    """Make ``version_name`` the one production version, under the lock, and log it."""
+    with promotion_lock(settings.environment.lock, settings.workspace, model):
+        enforce_single_production(settings, model)
+        before = production(model)
+        target = version(model, version_name)
+        if not target.artifact_sha256:
+            raise RegistryError(f"model '{model}' version {version_name} has no recorded {SHA_KEY}; it was never evaluated and cannot serve")
+        Client().update_model_version(model, UUID(target.id), stage=ModelStages.PRODUCTION, force=True)
+        after = list_versions(model, stage=ModelStages.PRODUCTION.value)
+        if [p.version for p in after] != [version_name]:
+            raise MultipleProductionError(f"after promoting {version_name}, production is {[p.version for p in after]}")
+        return decision_log(settings).append(
+            {
+                "model": model,
+                "version": version_name,
+                "action": action,
+                "previous_production": before.version if before else None,
+                "reason": reason,
+                "artifact_sha256": target.artifact_sha256,
+                "git_commit": git_commit(),
+                "env": settings.environment.name,
+                **(extra or {}),
+            }
+        )
+
+
+def record_rejection(settings: Settings, model: str, version_name: str, reason: str, extra: dict | None = None, sha: str | None = None) -> dict:
+    return decision_log(settings).append(
+        {"model": model, "version": version_name, "action": "reject", "reason": reason, "artifact_sha256": sha, "git_commit": git_commit(), "env": settings.environment.name, **(extra or {})}
+    )
+
+
+def rollback(settings: Settings, model: str, to_version: str | None = None, reason: str = "manual rollback") -> dict:
+    """Make the previous production version (or ``to_version``) production again."""
+    current = production(model)
+    if to_version is None:
+        history = decision_log(settings).production_history(model)
+        earlier = [v for v in history if current is None or v != current.version]
+        if not earlier:
+            raise RegistryError(f"no earlier production version of '{model}' in the decision log to roll back to")
+        to_version = earlier[-1]
+    if current is not None and current.version == to_version:
+        raise RegistryError(f"version {to_version} is already production")
+    return set_production(settings, model, to_version, action="rollback", reason=reason)
+
+
+def read_model_bytes(model: str, version_name: str) -> bytes:
+    mv = Client().get_model_version(model, version_name)
+    try:
+        art = mv.get_model_artifact(MODEL_ARTIFACT)
+    except Exception as exc:  # noqa: BLE001
+        raise RegistryError(f"model '{model}' version {version_name} has no '{MODEL_ARTIFACT}' artifact: {exc}") from None
+    if art is None:
+        raise RegistryError(f"model '{model}' version {version_name} has no '{MODEL_ARTIFACT}' artifact")
+    path = os.path.join(art.uri, MODEL_FILE)
+    if not fileio.exists(path):
+        raise RegistryError(f"model artifact file {path} is missing")
+    with fileio.open(path, "rb") as fh:
+        return fh.read()
+
+
+def load_verified(settings: Settings, model: str, version_name: str) -> ForecastModel:
+    """Load a version only if its bytes hash to what the decision log recorded."""
+    expected = decision_log(settings).promoted_sha(model, version_name)
+    if expected is None:
+        raise ArtifactIntegrityError(f"decision log has no sha256 for '{model}' version {version_name}: it was never promoted")
+    return deserialize_verified(read_model_bytes(model, version_name), expected)
+
+
+def artifact_sha(model: str, version_name: str) -> str:
+    return sha256_bytes(read_model_bytes(model, version_name))

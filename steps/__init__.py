@@ -1,0 +1,1 @@
+"""Typed, reusable ZenML steps: thin adapters over the ``runway`` library."""

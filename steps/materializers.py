@@ -1,0 +1,75 @@
+"""ZenML materializers for Runway's own artifact types.
+
+* ``ForecastModel``: stored as ``model.pkl`` plus ``model.sha256``; loading
+  refuses bytes whose hash does not match, because unpickling runs code.
+* whylogs ``DatasetProfileView``: stored in whylogs' own binary format, with
+  an HTML summary shown in the ZenML dashboard.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar, Dict, Tuple, Type
+
+from whylogs.core import DatasetProfileView
+from zenml.enums import ArtifactType, VisualizationType
+from zenml.io import fileio
+from zenml.materializers.base_materializer import BaseMaterializer
+
+from runway.modeling import ForecastModel, deserialize_verified, serialize, sha256_bytes
+from runway.registry import MODEL_FILE
+
+SHA_FILE = "model.sha256"
+PROFILE_FILE = "profile.bin"
+
+
+class ForecastModelMaterializer(BaseMaterializer):
+    ASSOCIATED_TYPES: ClassVar[Tuple[Type[Any], ...]] = (ForecastModel,)
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.MODEL
+
+    def save(self, data: ForecastModel) -> None:
+        blob = serialize(data)
+        with fileio.open(os.path.join(self.uri, MODEL_FILE), "wb") as fh:
+            fh.write(blob)
+        with fileio.open(os.path.join(self.uri, SHA_FILE), "w") as fh:
+            fh.write(sha256_bytes(blob))
+
+    def load(self, data_type: Type[Any]) -> ForecastModel:
+        with fileio.open(os.path.join(self.uri, SHA_FILE), "r") as fh:
+            expected = fh.read().strip()
+        with fileio.open(os.path.join(self.uri, MODEL_FILE), "rb") as fh:
+            return deserialize_verified(fh.read(), expected)
+
+    def compute_content_hash(self, data: ForecastModel) -> str:
+        return sha256_bytes(serialize(data))
+
+    def extract_metadata(self, data: ForecastModel) -> Dict[str, Any]:
+        return {"features": len(data.features), "trained_rows": data.trained_rows, "train_start": data.train_start, "train_end": data.train_end, "estimator": data.metadata.get("estimator", "")}
+
+
+class ProfileViewMaterializer(BaseMaterializer):
+    ASSOCIATED_TYPES: ClassVar[Tuple[Type[Any], ...]] = (DatasetProfileView,)
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.STATISTICS
+
+    def save(self, data: DatasetProfileView) -> None:
+        with fileio.open(os.path.join(self.uri, PROFILE_FILE), "wb") as fh:
+            fh.write(data.serialize())
+
+    def load(self, data_type: Type[Any]) -> DatasetProfileView:
+        with fileio.open(os.path.join(self.uri, PROFILE_FILE), "rb") as fh:
+            return DatasetProfileView.deserialize(fh.read())
+
+    def compute_content_hash(self, data: DatasetProfileView) -> str:
+        return sha256_bytes(data.serialize())
+
+    def save_visualizations(self, data: DatasetProfileView) -> Dict[str, VisualizationType]:
+        cols = [c for c in data.to_pandas().columns if c.split("/")[0] in ("counts", "distribution", "types") or c.endswith(("/n", "/null", "/mean", "/stddev", "/min", "/max", "/median"))]
+        table = data.to_pandas()[cols].round(4).to_html(classes="profile", border=0)
+        path = os.path.join(self.uri, "profile.html")
+        with fileio.open(path, "w") as fh:
+            fh.write(f"<html><body><h3>whylogs profile</h3>{table}</body></html>")
+        return {path: VisualizationType.HTML}
+
+    def extract_metadata(self, data: DatasetProfileView) -> Dict[str, Any]:
+        df = data.to_pandas()
+        return {"columns": len(df), "rows": int(df["counts/n"].max()) if "counts/n" in df else 0}

@@ -1,0 +1,55 @@
+"""Gated promotion on ZenML's Model Control Plane (fails closed)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from zenml import get_step_context, log_metadata, step
+from zenml.enums import ModelStages
+from zenml.client import Client
+from zenml.logger import get_logger
+
+import runway.promotion as promotion_lib
+import runway.registry as registry_lib
+from runway.config import Settings
+from runway.evaluation import report_from_dict
+
+logger = get_logger(__name__)
+
+
+# Never cached: promotion is a side effect on the registry.
+@step(enable_cache=False)
+def promote_model(settings: Settings, evaluation: dict) -> Annotated[dict, "promotion_decision"]:
+    model_name = settings.model.name
+    mv = get_step_context().model
+    version_name = str(mv.version)
+    sha = registry_lib.artifact_sha(model_name, version_name)
+    m = settings.evaluation.primary_metric
+    log_metadata(
+        {registry_lib.SHA_KEY: sha, "evaluation": {k: evaluation[k] for k in ("candidate", "baseline", "production", "gain_vs_baseline", "gain_vs_production")}, m: evaluation["candidate"][m]},
+        model_name=model_name,
+        model_version=version_name,
+    )
+    prod = registry_lib.production(model_name)
+    decision = promotion_lib.decide(
+        report_from_dict(evaluation) if evaluation else None,
+        settings.promotion,
+        candidate_sha256=sha,
+        production_sha256=prod.artifact_sha256 if prod else None,
+        evaluation_error=evaluation.get("production_error"),
+    )
+    extra = {"metrics": {"candidate": evaluation["candidate"], "baseline": evaluation["baseline"], "production": evaluation.get("production")}, "checks": decision.to_dict()["checks"]}
+    if decision.promote:
+        record = registry_lib.set_production(settings, model_name, version_name, action="promote", reason=decision.reason, extra=extra)
+        stage = ModelStages.PRODUCTION.value
+    else:
+        # A candidate that beats the baseline but not production stays in
+        # staging, where batch inference can shadow-score it on live data.
+        beat_baseline = next((c.passed for c in decision.checks if c.name == "beats_baseline"), False)
+        stage = ModelStages.STAGING.value if beat_baseline and not decision.reason.startswith("duplicate") else ModelStages.ARCHIVED.value
+        with registry_lib.promotion_lock(settings.environment.lock, settings.workspace, model_name):
+            Client().update_model_version(model_name, UUID(registry_lib.version(model_name, version_name).id), stage=stage, force=True)
+        record = registry_lib.record_rejection(settings, model_name, version_name, decision.reason, extra, sha)
+    logger.info("model %s v%s -> %s: %s", model_name, version_name, stage, decision.reason)
+    return {"model": model_name, "version": version_name, "stage": stage, **decision.to_dict(), "artifact_sha256": sha, "logged_at": record["time"]}
