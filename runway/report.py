@@ -1,0 +1,407 @@
+"""Self-contained HTML report of one monitoring run.
+
+One HTML string, no external files, scripts, fonts or CDNs: every chart is a
+matplotlib PNG embedded as a ``data:image/png;base64`` URI, styles are inline.
+It opens from an e-mail attachment, an artifact store or ZenML's dashboard
+(``HTMLString`` visualization) alike.
+
+Sections: header (model, version, window, generation time, overall severity),
+alerts, drift table (rows coloured by severity), PSI bar chart, performance
+(MAE/WAPE) and KPI cost over past windows, KPI by segment, schema changes, and
+one reference-vs-current distribution chart per feature.
+
+Usage::
+
+    html = render_report(drift_result, reference_df, current_df,
+                         model_name="retail_demand_forecaster", model_version="12",
+                         window="2024-W07", history=past_windows, alerts=alerts,
+                         kpi=kpi_frame(...), currency="EUR")
+    write_report(html, "reports/2024-W07.html")
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+
+from runway.drift import DriftResult, FeatureDrift, max_severity
+
+COLORS = {"ok": "#2e7d32", "warn": "#ef8f00", "alert": "#c62828"}
+TINTS = {"ok": "#ffffff", "warn": "#fff4e0", "alert": "#fde7e7"}
+REF_COLOR, CUR_COLOR = "#5b7db1", "#e07b39"
+_DPI = 80
+_TOP_CATEGORIES = 12
+
+
+# ------------------------------------------------------------- helpers ---
+
+
+def _e(v: Any) -> str:
+    return html.escape(str(v), quote=True)
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, (float, np.floating)):
+        if not math.isfinite(v):
+            return "–"
+        if v != 0 and (abs(v) < 10 ** -digits or abs(v) >= 1e6):
+            return f"{v:.2e}"
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _png(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _img(b64: str, alt: str, cls: str = "plot") -> str:
+    return f'<img class="{cls}" alt="{_e(alt)}" src="data:image/png;base64,{b64}">'
+
+
+def _badge(sev: str) -> str:
+    return f'<span class="badge" style="background:{COLORS.get(sev, "#777")}">{_e(sev)}</span>'
+
+
+def _placeholder(text: str, size: tuple[float, float] = (4.2, 2.6)) -> str:
+    fig = Figure(figsize=size)
+    ax = fig.add_subplot()
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=10, color="#555")
+    return _png(fig)
+
+
+def _sample(s: pd.Series, max_rows: int, seed: int) -> pd.Series:
+    # Plots only: a deterministic sample keeps 1M-row windows fast to draw.
+    return s.sample(n=max_rows, random_state=seed) if len(s) > max_rows else s
+
+
+# --------------------------------------------------------------- plots ---
+
+
+def _numeric_plot(f: FeatureDrift, ref: pd.Series | None, cur: pd.Series | None) -> str:
+    def values(s: pd.Series | None) -> np.ndarray:
+        if s is None:
+            return np.empty(0)
+        try:
+            a = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        except (TypeError, ValueError):
+            return np.empty(0)
+        return a[np.isfinite(a)]
+
+    r, c = values(ref), values(cur)
+    if r.size == 0 and c.size == 0:
+        return _placeholder(f"{f.feature}\nno numeric values to plot")
+    both = np.concatenate([r, c])
+    lo, hi = np.percentile(both, [0.5, 99.5])  # clip far outliers so the bulk is visible
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, 41)
+    fig = Figure(figsize=(4.2, 2.6))
+    ax = fig.add_subplot()
+    for arr, color, label in ((r, REF_COLOR, "reference"), (c, CUR_COLOR, "current")):
+        if arr.size:
+            # Values outside the shown range are left out (not piled into the
+            # edge bins, which would draw a spike that is not in the data).
+            ax.hist(arr, bins=edges, density=True, histtype="stepfilled", alpha=0.35, color=color, label=f"{label} (n={arr.size:,})")
+            ax.hist(arr, bins=edges, density=True, histtype="step", color=color, linewidth=1.2)
+    outside = float(np.mean((both < lo) | (both > hi)))
+    if outside > 0:
+        ax.text(0.99, 0.02, f"{outside:.1%} outside range not shown", transform=ax.transAxes, ha="right", fontsize=6, color="#666")
+    ax.set_title(f"{f.feature}  [{f.severity}]  PSI {_fmt(f.psi)}  KS {_fmt(f.ks_stat)}", fontsize=9, color=COLORS[f.severity])
+    ax.tick_params(labelsize=7)
+    ax.set_yticks([])
+    ax.legend(fontsize=7, frameon=False)
+    return _png(fig)
+
+
+def _categorical_plot(f: FeatureDrift, ref: pd.Series | None, cur: pd.Series | None) -> str:
+    def shares(s: pd.Series | None) -> pd.Series:
+        if s is None or s.notna().sum() == 0:
+            return pd.Series(dtype=float)
+        vc = s.dropna().astype(str).value_counts()
+        return vc / vc.sum()
+
+    r, c = shares(ref), shares(cur)
+    if r.empty and c.empty:
+        return _placeholder(f"{f.feature}\nno values to plot")
+    table = pd.concat([r.rename("reference"), c.rename("current")], axis=1).fillna(0.0)
+    table = table.loc[table.max(axis=1).sort_values(ascending=False).index]
+    if len(table) > _TOP_CATEGORIES:
+        rest = table.iloc[_TOP_CATEGORIES:].sum()
+        table = pd.concat([table.iloc[:_TOP_CATEGORIES], rest.to_frame("(other)").T])
+    fig = Figure(figsize=(4.2, 2.6))
+    ax = fig.add_subplot()
+    x = np.arange(len(table))
+    ax.bar(x - 0.2, table["reference"], width=0.4, color=REF_COLOR, label="reference")
+    ax.bar(x + 0.2, table["current"], width=0.4, color=CUR_COLOR, label="current")
+    ax.set_xticks(x, [t if len(t) <= 12 else t[:11] + "…" for t in table.index.astype(str)], rotation=45, ha="right", fontsize=7)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_ylabel("share", fontsize=7)
+    ax.set_title(f"{f.feature}  [{f.severity}]  JS {_fmt(f.js)}", fontsize=9, color=COLORS[f.severity])
+    ax.legend(fontsize=7, frameon=False)
+    return _png(fig)
+
+
+def _psi_chart(drift: DriftResult) -> str | None:
+    feats = [f for f in drift.features if f.kind == "numeric" and math.isfinite(f.psi)]
+    if not feats:
+        return None
+    feats.sort(key=lambda f: f.psi)
+    fig = Figure(figsize=(6.5, max(1.6, 0.26 * len(feats) + 0.9)))
+    ax = fig.add_subplot()
+    ax.barh([f.feature for f in feats], [f.psi for f in feats], color=[COLORS[f.severity] for f in feats])
+    th = drift.thresholds
+    for key, style in (("psi_warn", ":"), ("psi_alert", "--")):
+        if th.get(key) is not None and math.isfinite(th[key]):
+            ax.axvline(th[key], color="#444", linestyle=style, linewidth=1, label=f"{key} {th[key]:g}")
+    ax.set_xlabel("PSI", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    ax.set_title("PSI per numeric feature (bar colour = feature severity)", fontsize=9)
+    return _png(fig)
+
+
+def _history_frame(history: Sequence[Mapping[str, Any]] | pd.DataFrame | None) -> pd.DataFrame:
+    if history is None:
+        return pd.DataFrame()
+    h = history.copy() if isinstance(history, pd.DataFrame) else pd.DataFrame([dict(r) for r in history])
+    if h.empty:
+        return h
+    if "window" not in h.columns:
+        raise ValueError(f"history needs a 'window' label per entry; got columns {list(h.columns)}")
+    h["window"] = h["window"].astype(str)
+    return h
+
+
+def _line_chart(h: pd.DataFrame, series: list[tuple[str, str]], title: str, ylabel: str) -> str | None:
+    present = [(col, label) for col, label in series if col in h.columns and pd.to_numeric(h[col], errors="coerce").notna().any()]
+    if h.empty or not present:
+        return None
+    fig = Figure(figsize=(6.5, 2.6))
+    ax = fig.add_subplot()
+    x = np.arange(len(h))
+    for col, label in present:
+        ax.plot(x, pd.to_numeric(h[col], errors="coerce"), marker="o", markersize=3, linewidth=1.4, label=label)
+    step = max(1, len(h) // 12)  # at most ~12 tick labels
+    ax.set_xticks(x[::step], h["window"].iloc[::step], rotation=30, ha="right", fontsize=7)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, frameon=False)
+    return _png(fig)
+
+
+def _performance_charts(h: pd.DataFrame, currency: str) -> list[str]:
+    out = []
+    if h.empty:
+        return out
+    # MAE is in units, WAPE a ratio: separate charts so neither is flattened.
+    mae = _line_chart(h, [("mae", "MAE")], "MAE per window", "units")
+    wape = _line_chart(h, [("wape", "WAPE")], "WAPE per window", "ratio")
+    cost = _line_chart(h, [("lost_sales", "lost sales"), ("overstock_cost", "overstock cost"), ("total_cost", "total")], f"Cost of forecast error per window ({currency})", currency)
+    for b64, alt in ((mae, "MAE over time"), (wape, "WAPE over time"), (cost, "KPI cost over time")):
+        if b64:
+            out.append(_img(b64, alt, "wide"))
+    return out
+
+
+# -------------------------------------------------------------- tables ---
+
+
+def _drift_table(drift: DriftResult) -> str:
+    head = "<tr><th>feature</th><th>kind</th><th>severity</th><th>PSI</th><th>KS D</th><th>KS p</th><th>JS</th><th>missing ref → cur</th><th>why</th></tr>"
+    rows = []
+    order = sorted(drift.features, key=lambda f: (-["ok", "warn", "alert"].index(f.severity), f.feature))
+    for f in order:
+        missing = f"{_fmt(f.missing_ref * 100, 1)}% → {_fmt(f.missing_cur * 100, 1)}%" if math.isfinite(f.missing_ref) else "–"
+        rows.append(
+            f'<tr style="background:{TINTS[f.severity]}"><td><a href="#feat-{_e(f.feature)}">{_e(f.feature)}</a></td><td>{_e(f.kind)}</td>'
+            f"<td>{_badge(f.severity)}</td><td>{_fmt(f.psi)}</td><td>{_fmt(f.ks_stat)}</td><td>{_fmt(f.ks_pvalue)}</td>"
+            f"<td>{_fmt(f.js)}</td><td>{missing}</td><td>{_e('; '.join(f.reasons))}</td></tr>"
+        )
+    return f'<table class="grid">{head}{"".join(rows)}</table>'
+
+
+def _alerts_list(alerts: Sequence[Any]) -> str:
+    if not alerts:
+        return '<p class="muted">No alerts raised for this window (breaches alone do not page: see the alert policy).</p>'
+    items = []
+    for a in alerts:
+        d = a.to_dict() if hasattr(a, "to_dict") else (asdict(a) if is_dataclass(a) else dict(a))
+        msg = d.get("message") or d.get("detail") or ""
+        items.append(f"<li>{_badge(str(d.get('severity', 'alert')))} <b>{_e(d.get('kind', ''))} {_e(d.get('feature', ''))}</b> — {_e(msg)}</li>")
+    return f'<ul class="alerts">{"".join(items)}</ul>'
+
+
+def _schema_table(drift: DriftResult) -> str:
+    if not drift.schema_changes:
+        return '<p class="muted">No schema changes.</p>'
+    rows = "".join(
+        f'<tr style="background:{TINTS[s.severity]}"><td>{_e(s.column)}</td><td>{_e(s.change)}</td><td>{_e(s.reference_dtype or "–")}</td>'
+        f"<td>{_e(s.current_dtype or '–')}</td><td>{_badge(s.severity)}</td></tr>"
+        for s in drift.schema_changes
+    )
+    return f'<table class="grid"><tr><th>column</th><th>change</th><th>reference dtype</th><th>current dtype</th><th>severity</th></tr>{rows}</table>'
+
+
+def _kpi_table(kpi: pd.DataFrame | None, currency: str) -> str:
+    if kpi is None or len(kpi) == 0:
+        return ""
+    cols = [c for c in ["level", "segment", "rows", "units_short", "units_over", "lost_sales", "overstock_cost", "total_cost", "mae", "wape"] if c in kpi.columns]
+    head = "".join(f"<th>{_e(c)}{' (' + _e(currency) + ')' if c in ('lost_sales', 'overstock_cost', 'total_cost') else ''}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{_e(_fmt(r[c], 2) if isinstance(r[c], (float, np.floating)) else r[c])}</td>" for c in cols) + "</tr>" for _, r in kpi.iterrows())
+    return f"<h2>KPI by segment (this window)</h2><table class=\"grid\"><tr>{head}</tr>{body}</table>"
+
+
+_CSS = """
+body{font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1400px}
+h1{font-size:22px;margin:0 0 6px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.meta{color:#555;font-size:13px} .muted{color:#777;font-size:13px}
+.badge{color:#fff;border-radius:3px;padding:1px 7px;font-size:12px;font-weight:600}
+table.grid{border-collapse:collapse;font-size:12.5px} table.grid td,table.grid th{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
+table.grid th{background:#f3f3f3}
+.plots{display:flex;flex-wrap:wrap;gap:10px} .plots figure{margin:0;border:1px solid #eee;padding:4px}
+.plots figcaption{font-size:12px;color:#444} img.plot{width:336px} img.wide{max-width:100%} .plots img.wide{width:440px}
+ul.alerts li{margin:4px 0;font-size:13.5px}
+"""
+
+
+# ---------------------------------------------------------------- main ---
+
+
+def render_report(
+    drift: DriftResult,
+    reference: pd.DataFrame | None,
+    current: pd.DataFrame | None,
+    *,
+    model_name: str = "",
+    model_version: str | int = "",
+    window: str = "",
+    history: Sequence[Mapping[str, Any]] | pd.DataFrame | None = None,
+    alerts: Sequence[Any] = (),
+    kpi: pd.DataFrame | None = None,
+    currency: str = "EUR",
+    generated_at: datetime | None = None,
+    notes: Sequence[str] = (),
+    title: str = "Runway monitoring report",
+    max_plot_rows: int = 200_000,
+    seed: int = 0,
+) -> str:
+    """Render the monitoring report as one self-contained HTML string.
+
+    Args:
+        drift: ``drift_report(reference, current, ...)`` of this window.
+        reference, current: the frames the drift was computed on (for the
+            distribution charts; at most ``max_plot_rows`` sampled rows are
+            drawn). ``None`` draws a placeholder per feature.
+        model_name, model_version, window: shown in the header.
+        history: past windows, oldest first, each a mapping with ``window`` and
+            any of ``mae``, ``wape``, ``lost_sales``, ``overstock_cost``,
+            ``total_cost`` (``kpi.kpi_totals`` gives the last four), or a
+            DataFrame with those columns. Include this window to see it.
+        alerts: ``alerts.Alert`` objects (or dicts) raised this window.
+        kpi: ``kpi.kpi_frame`` of this window (table by segment).
+        currency: for money axes and columns.
+        generated_at: default now (UTC).
+        notes: extra lines for the header, e.g. the seasonal-reference note.
+    """
+    if not isinstance(drift, DriftResult):
+        raise TypeError(f"drift must be a DriftResult, got {type(drift).__name__}")
+    gen = (generated_at or datetime.now(UTC)).isoformat(timespec="seconds")
+    overall = max_severity(drift.severity, *(str(getattr(a, "severity", None) or dict(a).get("severity", "ok")) for a in alerts))
+    h = _history_frame(history)
+
+    parts: list[str] = []
+    parts.append(
+        f"<h1>{_e(title)} {_badge(overall)}</h1>"
+        f'<div class="meta">model <b>{_e(model_name or "–")}</b> version <b>{_e(model_version if model_version != "" else "–")}</b>'
+        f" · window <b>{_e(window or '–')}</b> · generated at {_e(gen)}"
+        f" · reference {drift.n_reference:,} rows · current {drift.n_current:,} rows</div>"
+    )
+    for n in notes:
+        parts.append(f'<div class="meta">{_e(n)}</div>')
+    th = ", ".join(f"{_e(k)}={v:g}" if isinstance(v, (int, float)) else f"{_e(k)}={_e(v)}" for k, v in drift.thresholds.items())
+    parts.append(f'<div class="muted">thresholds: {th}</div>')
+
+    parts.append("<h2>Alerts</h2>" + _alerts_list(alerts))
+    counts = {s: sum(f.severity == s for f in drift.features) for s in ("alert", "warn", "ok")}
+    parts.append(
+        f"<h2>Drift ({counts['alert']} alert, {counts['warn']} warn, {counts['ok']} ok)</h2>" + _drift_table(drift)
+    )
+    if drift.skipped:
+        parts.append('<p class="muted">Not compared: ' + "; ".join(_e(s) for s in drift.skipped) + "</p>")
+    psi_png = _psi_chart(drift)
+    if psi_png:
+        parts.append(_img(psi_png, "PSI per feature", "wide"))
+
+    parts.append("<h2>Performance and KPI over time</h2>")
+    charts = _performance_charts(h, currency)
+    parts.append('<div class="plots">' + "".join(f"<figure>{c}</figure>" for c in charts) + "</div>" if charts else '<p class="muted">No history of past windows yet.</p>')
+    parts.append(_kpi_table(kpi, currency))
+
+    parts.append("<h2>Schema changes</h2>" + _schema_table(drift))
+
+    parts.append("<h2>Distributions: reference vs current</h2><div class=\"plots\">")
+    for f in drift.features:
+        ref = reference[f.feature] if reference is not None and f.feature in reference.columns else None
+        cur = current[f.feature] if current is not None and f.feature in current.columns else None
+        if ref is not None:
+            ref = _sample(ref, max_plot_rows, seed)
+        if cur is not None:
+            cur = _sample(cur, max_plot_rows, seed)
+        if ref is None and cur is None:
+            b64 = _placeholder(f"{f.feature}\nno data passed to the report")
+        elif f.kind == "numeric":
+            b64 = _numeric_plot(f, ref, cur)
+        else:
+            b64 = _categorical_plot(f, ref, cur)
+        caption = f"{_badge(f.severity)} {_e(f.feature)}" + (f" — {_e('; '.join(f.reasons))}" if f.reasons else "")
+        parts.append(f'<figure id="feat-{_e(f.feature)}">{_img(b64, f"distribution of {f.feature}")}<figcaption>{caption}</figcaption></figure>')
+    parts.append("</div>")
+
+    body = "\n".join(p for p in parts if p)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{_e(title)} – {_e(model_name)} {_e(window)}</title><style>{_CSS}</style></head>"
+        f"<body>\n{body}\n</body></html>\n"
+    )
+
+
+def write_report(html_text: str, path: str | os.PathLike[str]) -> Path:
+    """Atomically write the report (temp file + fsync + rename)."""
+    if not isinstance(html_text, str):
+        raise TypeError(f"html must be a str, got {type(html_text).__name__}")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(html_text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return target

@@ -1,0 +1,147 @@
+"""whylogs profiling: chunked == unchunked, fast path == whylogs' default
+path, persistence round trips, summaries and comparisons."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import whylogs as why
+
+from runway import profiling as P
+
+pytestmark = [
+    pytest.mark.unit,
+    # whylogs' own mean/variance of a column holding +inf and -inf is NaN, and
+    # numpy says so; the fixture has such a column on purpose.
+    pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning"),
+]
+
+# Exact (not sketch-estimated) whylogs metrics.
+EXACT = ["counts/n", "counts/null", "counts/nan", "counts/inf", "types/integral", "types/fractional", "types/boolean", "types/string", "types/object", "distribution/n", "distribution/min", "distribution/max"]
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 30_011  # not a multiple of the chunk size: the last chunk is short
+    fn = rng.normal(size=n)
+    fn[rng.random(n) < 0.1] = np.nan
+    fi = rng.normal(size=n)
+    fi[:3] = [np.inf, -np.inf, np.inf]  # infinities take whylogs' default path
+    return pd.DataFrame({
+        "price": rng.lognormal(1, 0.4, n),
+        "price_nan": fn,
+        "with_inf": fi,
+        "units": rng.poisson(4, n),
+        "promo": rng.random(n) < 0.1,
+        "region": rng.choice(["north", "south", "east"], n).astype(object),
+        "store_nan": pd.Series(rng.choice(["s1", "s2", None], n), dtype=object),
+        "cat": pd.Categorical(rng.choice(["a", "b"], n)),
+    })
+
+
+def _exact(view) -> pd.DataFrame:
+    df = view.to_pandas()
+    return df[[c for c in EXACT if c in df.columns]].sort_index()
+
+
+def test_chunked_profile_equals_plain_whylogs(frame):
+    plain = why.log(frame).view()  # whylogs' default path, one call
+    chunked = P.profile_frame(frame, chunk_rows=7_000)
+    pd.testing.assert_frame_equal(_exact(chunked), _exact(plain), check_dtype=False)
+    a, b = chunked.to_pandas(), plain.to_pandas()
+    # Mean/stddev merge in floating point: equal up to rounding.
+    np.testing.assert_allclose(a["distribution/mean"].astype(float), b["distribution/mean"].astype(float), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(a["distribution/stddev"].astype(float), b["distribution/stddev"].astype(float), rtol=1e-9, atol=1e-12)
+    assert a.loc["region", "cardinality/est"] == pytest.approx(3, abs=0.01)
+    top = {fi.value: fi.est for fi in a.loc["region", "frequent_items/frequent_strings"]}
+    assert top == {fi.value: fi.est for fi in b.loc["region", "frequent_items/frequent_strings"]}
+    assert a.loc["with_inf", "counts/inf"] == 3
+
+
+def test_profile_from_chunk_iterable_matches_frame(frame):
+    parts = (frame.iloc[i : i + 5_000] for i in range(0, len(frame), 5_000))
+    pd.testing.assert_frame_equal(_exact(P.profile_frame(parts)), _exact(P.profile_frame(frame)), check_dtype=False)
+
+
+def test_profile_parquet_batches(frame, tmp_path):
+    path = tmp_path / "f.parquet"
+    frame.drop(columns=["cat"]).to_parquet(path)
+    got = _exact(P.profile_parquet(path, chunk_rows=4_000))
+    assert got.loc["price_nan", "counts/null"] == frame["price_nan"].isna().sum()
+    assert got["counts/n"].eq(len(frame)).all()
+
+
+def test_types_whylogs_cannot_handle_are_converted():
+    # whylogs 1.6.4 on numpy 2 crashes on datetime64 and pandas "string".
+    df = pd.DataFrame({
+        "when": pd.date_range("2024-01-01", periods=4, freq="D", tz="UTC"),
+        "name": pd.Series(["a", "b", None, "a"], dtype="string"),
+        "span": pd.to_timedelta([1, 2, 3, 4], unit="h"),
+    })
+    s = P.profile_summary(P.profile_frame(df))
+    assert s.loc["when", "min"] == pytest.approx(pd.Timestamp("2024-01-01", tz="UTC").timestamp())
+    assert s.loc["span", "max"] == 4 * 3600
+    assert s.loc["name", "null_count"] == 1 and s.loc["name", "inferred_type"] == "string"
+
+
+def test_bad_input_errors(frame):
+    with pytest.raises(ValueError, match="empty frame"):
+        P.profile_frame(frame.iloc[:0])
+    with pytest.raises(ValueError, match="chunk_rows must be a positive integer"):
+        P.profile_frame(frame, chunk_rows=0)
+    with pytest.raises(TypeError, match="chunk 1 is a dict"):
+        P.profile_frame(iter([frame.iloc[:10], {"a": 1}]))
+
+
+def test_bytes_and_file_round_trip(frame, tmp_path):
+    view = P.profile_frame(frame)
+    blob = P.profile_to_bytes(view)
+    assert blob[:4] == b"WHY1"
+    back = P.profile_from_bytes(blob)
+    pd.testing.assert_frame_equal(P.profile_summary(back), P.profile_summary(view))
+
+    target = tmp_path / "nested" / "reference.bin"
+    P.save_profile(view, target)
+    assert os.listdir(target.parent) == ["reference.bin"]  # no temp file left behind
+    pd.testing.assert_frame_equal(P.profile_summary(P.load_profile(target)), P.profile_summary(view))
+
+    with pytest.raises(ValueError, match=r"not a whylogs profile \(7 bytes\)"):
+        P.profile_from_bytes(b"garbage")
+    with pytest.raises(FileNotFoundError, match="no profile at"):
+        P.load_profile(tmp_path / "absent.bin")
+
+
+def test_profile_summary_columns(frame):
+    s = P.profile_summary(P.profile_frame(frame))
+    assert list(s.columns) == P.SUMMARY_COLUMNS
+    assert s.loc["price_nan", "null_count"] == frame["price_nan"].isna().sum()
+    assert s.loc["price_nan", "null_fraction"] == pytest.approx(frame["price_nan"].isna().mean())
+    assert s.loc["price", "mean"] == pytest.approx(frame["price"].mean())
+    assert s.loc["price", "min"] == frame["price"].min()
+    assert s.loc["price", "q_01"] <= s.loc["price", "median"] <= s.loc["price", "q_99"]
+    assert np.isnan(s.loc["region", "mean"])  # whylogs says 0.0 for text; we say "not applicable"
+    assert s.loc["region", "inferred_type"] == "string" and s.loc["units", "inferred_type"] == "integral"
+
+
+def test_compare_profiles_reports_shift_nulls_and_schema(frame):
+    cur = frame.drop(columns=["units"]).assign(extra=1.0)
+    cur["price"] = cur["price"] + frame["price"].std() * 0.5
+    cur.loc[cur.index[:3000], "price_nan"] = np.nan
+    cmp = P.compare_profiles(P.profile_frame(frame), P.profile_frame(cur)).set_index("column")
+    assert list(P.compare_profiles(P.profile_frame(frame), P.profile_frame(frame)).columns) == P.COMPARE_COLUMNS
+    assert cmp.loc["price", "mean_shift_sd"] == pytest.approx(0.5, abs=1e-6)
+    assert cmp.loc["price", "sketch_ks"] > 0.1
+    assert cmp.loc["promo", "sketch_ks"] < 0.03  # unchanged column: only sketch error
+    assert cmp.loc["price_nan", "null_fraction_change"] > 0.05
+    assert cmp.loc["units", "status"] == "missing" and cmp.loc["extra", "status"] == "new"
+    assert cmp.loc["region", "status"] == "both" and np.isnan(cmp.loc["region", "mean_shift_sd"])
+
+
+def test_whylogs_telemetry_is_off():
+    import whylogs.api.usage_stats as usage
+
+    assert os.environ.get("WHYLOGS_NO_ANALYTICS") and usage._TELEMETRY_DISABLED
