@@ -18,8 +18,8 @@ from steps.train import split_frame, train_model
 
 
 @pipeline(enable_cache=True, execution_mode=ExecutionMode.FAIL_FAST)
-def training_pipeline(settings: Settings, fingerprint: str, batches: Optional[list[str]] = None) -> None:
-    sales = ingest_batch(settings=settings, stream="sales", fingerprint=fingerprint, batches=batches)
+def training_pipeline(settings: Settings, fingerprint: str, batches: Optional[list[str]] = None, as_of: Optional[str] = None) -> None:
+    sales = ingest_batch(settings=settings, stream="sales", fingerprint=fingerprint, batches=batches, as_of=as_of)
     feature_version = sync_feature_store(settings=settings, sales=sales)
     frame = retrieve_features(settings=settings, rows=sales, feature_version=feature_version)
     train, holdout = split_frame(settings=settings, frame=frame)
@@ -41,3 +41,26 @@ def model_for(settings: Settings) -> Model:
 def build(settings: Settings, fingerprint: str):
     """The pipeline with its model attached, ready to call."""
     return training_pipeline.with_options(model=model_for(settings), run_name=f"training-{settings.use_case}-{{date}}-{{time}}")
+
+
+def run_training(settings: Settings, batches: Optional[list[str]] = None, as_of: Optional[str] = None) -> dict:
+    """Fingerprint the source, run the pipeline, return the decision and evaluation.
+
+    With ``as_of`` (ISO time) the run only learns from actuals recorded by then.
+    """
+    import time
+
+    from runway import sources
+
+    batch = sources.read_batches(settings, "sales", batches=batches)
+    t0 = time.perf_counter()
+    run = build(settings, batch.fingerprint)(settings=settings, fingerprint=batch.fingerprint, batches=batches, as_of=as_of)
+    seconds = time.perf_counter() - t0
+    return {
+        "run": run.name,
+        "run_id": str(run.id),
+        "seconds": round(seconds, 1),
+        "decision": run.steps["promote_model"].outputs["promotion_decision"][0].load(),
+        "evaluation": run.steps["evaluate_model"].outputs["evaluation"][0].load(),
+        "cached_steps": sorted(name for name, s in run.steps.items() if s.status.value == "cached"),
+    }

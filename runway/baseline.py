@@ -20,13 +20,19 @@ def seasonal_naive(
     timestamp: str,
     target: str,
     period_days: int = 7,
+    min_lag_days: int = 0,
 ) -> np.ndarray:
-    """Predictions for ``targets`` rows from actuals in ``history`` (vectorised)."""
+    """Predictions for ``targets`` rows from actuals in ``history`` (vectorised).
+
+    ``min_lag_days`` (the forecast horizon) keeps the rule to the same
+    information a model gets: no actual closer than that to the target day.
+    """
     hist = history.dropna(subset=[target])[[*keys, timestamp, target]]
     lookup = hist.set_index([*keys, timestamp])[target]
     lookup = lookup[~lookup.index.duplicated(keep="last")]
     pred = pd.Series(np.nan, index=targets.index)
-    for k in range(1, LOOKBACK_PERIODS + 1):
+    first = max(1, -(-min_lag_days // period_days))  # ceil
+    for k in range(first, first + LOOKBACK_PERIODS):
         missing = pred.isna()
         if not missing.any():
             break

@@ -48,13 +48,15 @@ class SimulationConfig(_Strict):
     items: int = Field(8, ge=1, le=10_000)
     regions: list[str] = Field(default_factory=lambda: ["north", "south", "east"], min_length=1)
     start: date = date(2024, 1, 1)
-    history_days: int = Field(364, ge=56)
+    history_days: int = Field(546, ge=56)
     batch_days: int = Field(7, ge=1, le=92)
     label_delay_days: int = Field(3, ge=0, le=60)
     seed: int = 7
     noise: float = Field(0.15, ge=0, le=2)
     stockout_rate: float = Field(0.01, ge=0, le=0.5)
     promo_rate: float = Field(0.1, ge=0, le=1)
+    # Weeks after the history that `python run.py` scores and monitors.
+    live_weeks: int = Field(3, ge=1, le=52)
 
 
 ColumnType = Literal["string", "int", "float", "bool", "datetime"]
@@ -71,11 +73,14 @@ class ColumnContract(_Strict):
 
 class OutlierRule(_Strict):
     """Robust z-score (median/MAD) rule: more than ``max_fraction`` rows beyond
-    ``z`` is a violation; a few real spikes are not."""
+    ``z`` is a violation; a few real spikes are not. ``log1p`` judges
+    multiplicative data (sales, prices) on the scale it varies on, so a popular
+    item is not an outlier next to a slow one."""
 
     column: str
     z: float = Field(8.0, gt=0)
     max_fraction: float = Field(0.01, ge=0, le=1)
+    transform: Literal["none", "log1p"] = "none"
 
 
 class ContractConfig(_Strict):
@@ -101,8 +106,20 @@ class FeatureConfig(_Strict):
     entity_keys: list[str] = Field(default_factory=lambda: ["store_id", "item_id"])
     # Features passed straight from the request row (known at prediction time).
     request_features: list[str] = Field(default_factory=list)
-    lags_days: list[int] = Field(default_factory=lambda: [7, 14, 28])
+    # How far past the last known actual a forecast reaches. A weekly batch
+    # scored at the week's start with labels arriving label_delay_days late
+    # needs batch_days + label_delay_days, rounded up to whole weeks so lags
+    # stay on the same weekday. Features never read sales inside it.
+    horizon_days: int = Field(14, ge=1, le=364)
+    lags_days: list[int] = Field(default_factory=lambda: [14, 21, 28])
     rolling_windows_days: list[int] = Field(default_factory=lambda: [7, 28])
+
+    @model_validator(mode="after")
+    def _lags_outside_horizon(self) -> "FeatureConfig":
+        short = [k for k in self.lags_days if k < self.horizon_days]
+        if short:
+            raise ValueError(f"lags_days {short} are shorter than horizon_days {self.horizon_days}: they would read sales inside the forecast horizon")
+        return self
 
 
 EstimatorName = Literal["hist_gradient_boosting", "random_forest", "ridge"]
@@ -167,9 +184,27 @@ class AlertPolicyConfig(_Strict):
 class RetrainingConfig(_Strict):
     on_drift: bool = True
     on_performance: bool = True
-    max_wape: float = Field(0.35, gt=0)
+    # Performance trigger: live WAPE worse than the serving version's holdout
+    # WAPE by this share (relative, so it fits any series' noise level) ...
+    max_wape_increase: float = Field(0.2, gt=0)
+    # ... or above this absolute bound, if set.
+    max_wape: float | None = Field(None, gt=0)
     schedule_cron: str | None = "0 3 * * 1"
     min_label_completeness: float = Field(0.9, gt=0, le=1)
+    # Roll back automatically when live WAPE exceeds the promoted version's
+    # holdout WAPE by this share (labels complete enough to judge).
+    auto_rollback: bool = False
+    rollback_wape_increase: float = Field(0.25, gt=0)
+
+    @field_validator("schedule_cron")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v:
+            from croniter import croniter
+
+            if not croniter.is_valid(v):
+                raise ValueError(f"not a valid cron expression: {v!r}")
+        return v
 
 
 class KpiConfig(_Strict):
@@ -186,6 +221,17 @@ class MonitoringConfig(_Strict):
     retraining: RetrainingConfig = RetrainingConfig()
     kpi: KpiConfig = KpiConfig()
     segment_by: list[str] = Field(default_factory=lambda: ["store_id", "region"])
+    # Compare a window with the same weeks one season (52 weeks) earlier, so
+    # expected seasonality is not reported as drift.
+    seasonal_reference: bool = True
+    seasonal_pad_days: int = Field(14, ge=0, le=90)
+    # Deterministic functions of the date: they cannot drift, only move with
+    # the calendar, so they are left out of drift tests.
+    drift_exclude: list[str] = Field(default_factory=list)
+    # Rolling aggregates whose consecutive days are near-duplicates: within a
+    # window each entity carries about one independent value, so they are
+    # tested on one row per entity (otherwise p-values overstate evidence).
+    slow_features: list[str] = Field(default_factory=list)
 
 
 class InferenceConfig(_Strict):
@@ -227,9 +273,10 @@ class FeastConfig(_Strict):
 
 
 class ZenMLConfig(_Strict):
-    # Folder for ZenML's global config (relative to the project), so runs never
-    # touch a user's own ZenML store. Empty means ZenML's default location.
-    config_dir: str | None = ".runway/zenml"
+    # Folder for ZenML's global config (relative paths: inside the workspace),
+    # so runs never touch a user's own ZenML store and each workspace has its
+    # own registry. Empty means ZenML's default location.
+    config_dir: str | None = "zenml"
     # A SQL store URL (mysql://user@host/db) connects ZenML straight to a
     # database; a server URL goes through a ZenML server. Empty: embedded SQLite.
     store_url: str | None = None
@@ -295,8 +342,26 @@ class Settings(_Strict):
     def workspace(self) -> Path:
         return resolve_path(self.environment.workspace)
 
+    @model_validator(mode="after")
+    def _horizon_covers_batch_and_delay(self) -> "Settings":
+        need = self.simulation.batch_days + self.simulation.label_delay_days
+        if self.features.horizon_days < need:
+            raise ValueError(
+                f"features.horizon_days ({self.features.horizon_days}) must be at least simulation.batch_days + label_delay_days ({need}): "
+                "otherwise the last days of a batch are scored with stale features"
+            )
+        return self
+
     def workspace_path(self, *parts: str) -> Path:
         return self.workspace.joinpath(*parts)
+
+    @property
+    def zenml_config_dir(self) -> Path | None:
+        d = self.environment.zenml.config_dir
+        if not d:
+            return None
+        p = Path(d).expanduser()
+        return p if p.is_absolute() else self.workspace / p
 
     @property
     def feature_repo(self) -> Path:

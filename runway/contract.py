@@ -50,13 +50,34 @@ class ContractReport:
 
 
 class ContractViolation(ValueError):
-    """A batch broke the data contract; ``report`` lists every violation."""
+    """One or more batches broke the data contract; every violation is listed, by source."""
 
-    def __init__(self, report: ContractReport, quarantine_dir: Path | None = None, source: str = ""):
-        self.report = report
-        self.quarantine_dir = quarantine_dir
-        where = f" (quarantined to {quarantine_dir})" if quarantine_dir else ""
-        super().__init__(f"batch {source} rejected{where}: {report.summary()}")
+    def __init__(self, reports: dict[str, ContractReport], quarantined: dict[str, Path] | None = None):
+        self.reports = reports
+        self.quarantined = quarantined or {}
+        lines = []
+        for source, report in reports.items():
+            where = f" -> quarantined to {self.quarantined[source]}" if source in self.quarantined else ""
+            lines.append(f"{source}: {len(report.violations)} problem(s){where}")
+            lines.extend(f"  - {v}" for v in report.violations)
+        super().__init__(f"{len(reports)} batch(es) rejected by the data contract:\n" + "\n".join(lines))
+
+
+def validate_parts(
+    parts: list[tuple[Path | None, pd.DataFrame]], contract: ContractConfig, ignore: Iterable[str] = (), union: pd.DataFrame | None = None
+) -> dict[str, ContractReport]:
+    """Validate each source file alone, then (if all pass) their union, which
+    catches what only shows across files (a key written twice)."""
+    bad = {}
+    for path, frame in parts:
+        report = validate(frame, contract, ignore)
+        if not report.ok:
+            bad[str(path) if path else "<sql>"] = report
+    if not bad and union is not None and len(parts) > 1:
+        report = validate(union, contract, ignore)
+        if not report.ok:
+            bad["<all batches together>"] = report
+    return bad
 
 
 def _type_ok(series: pd.Series, dtype: str) -> bool:
@@ -140,7 +161,10 @@ def validate(df: pd.DataFrame, contract: ContractConfig, ignore: Iterable[str] =
     for rule in contract.outliers:
         if rule.column in ignore or rule.column not in df.columns or not pd.api.types.is_numeric_dtype(df[rule.column]):
             continue
-        frac = robust_outlier_fraction(df[rule.column].to_numpy(dtype=float), rule.z)
+        values = df[rule.column].to_numpy(dtype=float)
+        if rule.transform == "log1p":
+            values = np.log1p(np.clip(values, 0, None))
+        frac = robust_outlier_fraction(values, rule.z)
         if frac > rule.max_fraction:
             report.violations.append(Violation(rule.column, "outliers", f"{frac:.2%} of values beyond robust z={rule.z:g}, limit {rule.max_fraction:.2%}"))
     return report

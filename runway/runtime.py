@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from runway.config import Settings, resolve_path
+from runway.config import Settings
 
 
 def configure(settings: Settings) -> None:
@@ -20,10 +20,9 @@ def configure(settings: Settings) -> None:
     os.environ.setdefault("ZENML_ENABLE_RICH_TRACEBACK", "false")
     os.environ.setdefault("AUTO_OPEN_DASHBOARD", "false")
     zc = settings.environment.zenml
-    if zc.config_dir:
-        path = resolve_path(zc.config_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        os.environ["ZENML_CONFIG_PATH"] = str(path)
+    if settings.zenml_config_dir:
+        settings.zenml_config_dir.mkdir(parents=True, exist_ok=True)
+        os.environ["ZENML_CONFIG_PATH"] = str(settings.zenml_config_dir)
     if zc.store_url:
         os.environ["ZENML_STORE_URL"] = zc.store_url
     os.environ["RUNWAY_ZENML_CONFIGURED"] = "1"
@@ -31,7 +30,7 @@ def configure(settings: Settings) -> None:
 
 def dashboard_hint(settings: Settings) -> str:
     zc = settings.environment.zenml
-    prefix = f"ZENML_CONFIG_PATH={resolve_path(zc.config_dir)} " if zc.config_dir else ""
+    prefix = f"ZENML_CONFIG_PATH={settings.zenml_config_dir} " if settings.zenml_config_dir else ""
     if zc.server_url:
         return f"open {zc.server_url}"
     return f"{prefix}zenml login --local   (then open http://127.0.0.1:8237)"

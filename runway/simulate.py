@@ -77,7 +77,7 @@ def generate(
     scenario: Scenario = "none",
     drift_from: date | None = None,
 ) -> pd.DataFrame:
-    """Daily truth for ``days`` days from ``start``; deterministic per seed and date.
+    """Daily truth for ``days`` days from ``start``; the same seed, start and length give the same data.
 
     A scenario applies to dates on or after ``drift_from`` (default: ``start``).
     """
@@ -104,12 +104,16 @@ def generate(
     yearly = 1.0 + 0.25 * np.sin(2 * np.pi * (doy - 80) / 365.25)
     is_holiday = np.array([d in hol for d in dates.date])[grid_d]
 
-    # Promotions run for whole ISO weeks, item by item.
-    week_key = (day_ordinal[grid_d] - day_ordinal[0] + dates[0].dayofweek) // 7
-    promo_draw = np.random.default_rng([cfg.seed, 99]).random((int(week_key.max()) + 1 + 1, n_i))
-    on_promotion = promo_draw[week_key, grid_i] < cfg.promo_rate
-    price_jitter = 1.0 + 0.03 * np.random.default_rng([cfg.seed, 17]).standard_normal((int(week_key.max()) + 2, n_i))
-    price = cat.base_price[grid_i] * price_jitter[week_key, grid_i]
+    # Stores run their own promotions and price moves, for whole weeks; the
+    # draws are keyed by calendar week so a date's data never depends on the
+    # window asked for.
+    week_key = (day_ordinal[grid_d] + 6) // 7  # weeks since 0001-01-01 (a Monday)
+    wk_lo, wk_hi = int(week_key.min()), int(week_key.max())
+    weeks = np.arange(wk_lo, wk_hi + 1)
+    promo_draw = np.stack([np.random.default_rng([cfg.seed, 99, int(w)]).random((n_s, n_i)) for w in weeks])
+    jitter = np.stack([np.random.default_rng([cfg.seed, 17, int(w)]).standard_normal((n_s, n_i)) for w in weeks])
+    on_promotion = promo_draw[week_key - wk_lo, grid_s, grid_i] < cfg.promo_rate
+    price = cat.base_price[grid_i] * (1.0 + 0.03 * jitter[week_key - wk_lo, grid_s, grid_i])
     price = np.where(on_promotion, price * PROMO_DISCOUNT, price)
 
     drifted = dates.date[grid_d] >= drift_from

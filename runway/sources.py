@@ -30,6 +30,8 @@ class Batch:
     files: list[Path] = field(default_factory=list)
     fingerprint: str = ""
     label: str = ""
+    # Each file's own rows, so a bad file is named and quarantined alone.
+    parts: list[tuple[Path | None, pd.DataFrame]] = field(default_factory=list)
 
 
 def _batch_date(path: Path) -> date | None:
@@ -118,7 +120,7 @@ def read_batches(settings: Settings, stream: Stream, batches: list[str] | None =
     non_empty = [f for f in frames if len(f.columns)]
     frame = pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame()
     label = files[0].stem if len(files) == 1 else f"{files[0].stem}..{files[-1].stem}"
-    return Batch(frame=frame, files=files, fingerprint=fingerprint_files(files), label=f"{stream}_{label}".replace("=", "-"))
+    return Batch(frame=frame, files=files, fingerprint=fingerprint_files(files), label=f"{stream}_{label}".replace("=", "-"), parts=list(zip(files, frames)))
 
 
 def _read_sql(src: SourceConfig, contract: ContractConfig, stream: Stream, until: date | None) -> Batch:
@@ -139,4 +141,21 @@ def _read_sql(src: SourceConfig, contract: ContractConfig, stream: Stream, until
         if until is not None:
             frame = frame[frame[ts] < pd.Timestamp(until, tz="UTC")]
     digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).values.tobytes()).hexdigest()
-    return Batch(frame=frame.reset_index(drop=True), files=[], fingerprint=digest, label=f"{stream}_{table}")
+    frame = frame.reset_index(drop=True)
+    return Batch(frame=frame, files=[], fingerprint=digest, label=f"{stream}_{table}", parts=[(None, frame)])
+
+
+RECORDED_AT = "recorded_at"
+
+
+def known_as_of(frame: pd.DataFrame, as_of: pd.Timestamp | None, target: str) -> pd.DataFrame:
+    """What a job at ``as_of`` knew: a row whose actual arrived later keeps its
+    plan columns (prices and promotions are published ahead) but not ``target``."""
+    if as_of is None or RECORDED_AT not in frame.columns:
+        return frame
+    late = pd.to_datetime(frame[RECORDED_AT], utc=True) > as_of
+    if not late.any():
+        return frame
+    out = frame.copy()
+    out.loc[late, target] = float("nan")
+    return out

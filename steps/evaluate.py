@@ -21,7 +21,7 @@ logger = get_logger(__name__)
 @step(enable_cache=False)
 def evaluate_model(settings: Settings, model: ForecastModel, holdout_frame: pd.DataFrame, sales: pd.DataFrame) -> Annotated[dict, "evaluation"]:
     ts, target = settings.contract.timestamp, settings.model.target
-    base = baseline_lib.seasonal_naive(sales, holdout_frame, settings.features.entity_keys, ts, target, settings.evaluation.seasonal_period_days)
+    base = baseline_lib.seasonal_naive(sales, holdout_frame, settings.features.entity_keys, ts, target, settings.evaluation.seasonal_period_days, settings.features.horizon_days)
     prod_pred, prod_version, prod_error = None, None, None
     prod = registry_lib.production(settings.model.name)
     if prod is not None:

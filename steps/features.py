@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated
+from typing import Annotated, Optional
 
 import pandas as pd
 from zenml import log_metadata, step
@@ -15,22 +15,31 @@ from runway.config import Settings
 from steps.caching import depends_on
 
 
-@step(cache_policy=depends_on(features_lib, fs_lib))
-def sync_feature_store(settings: Settings, sales: pd.DataFrame) -> Annotated[str, "feature_version"]:
+# Never cached: it writes the feature files and the Feast registry, state
+# outside ZenML that another run may have changed since.
+@step(enable_cache=False)
+def sync_feature_store(settings: Settings, sales: pd.DataFrame, plan: Optional[pd.DataFrame] = None) -> Annotated[str, "feature_version"]:
     """Write the feature views' source tables, ``feast apply`` and materialize.
 
-    Returns a content hash of the tables: downstream retrieval caches on it.
+    ``plan`` rows (future days, no actuals yet) add the prices, promotions
+    and calendar known ahead for the days to forecast. Returns a content
+    hash of the tables: downstream retrieval caches on it.
     """
-    tables = features_lib.compute_feature_tables(sales, settings.features)
+    rows = sales if plan is None else pd.concat([sales, plan[~plan.set_index(settings.contract.keys).index.isin(sales.set_index(settings.contract.keys).index)]], ignore_index=True)
+    tables = features_lib.compute_feature_tables(rows, settings.features, horizon_days=settings.features.horizon_days)
     paths = features_lib.write_feature_tables(tables, settings.feature_repo / "data")
     store = fs_lib.open_store(settings)
     fs_lib.apply(store)
-    end = pd.Timestamp(sales[settings.contract.timestamp].max()).to_pydatetime()
+    end = pd.Timestamp(rows[settings.contract.timestamp].max()).to_pydatetime()
     fs_lib.materialize(store, end)
+    # The version covers feature values, not when they were computed, so an
+    # unchanged recomputation keeps retrieval and training cached.
     digest = hashlib.sha256()
     for name in sorted(tables):
+        values = tables[name].drop(columns=[features_lib.CREATED_TIMESTAMP], errors="ignore")
         digest.update(name.encode())
-        digest.update(pd.util.hash_pandas_object(tables[name], index=False).values.tobytes())
+        digest.update(",".join(values.columns).encode())
+        digest.update(pd.util.hash_pandas_object(values, index=False).values.tobytes())
     log_metadata({"feature_tables": {k: str(v) for k, v in paths.items()}, "rows": {k: len(v) for k, v in tables.items()}, "materialized_until": str(end)})
     return digest.hexdigest()
 

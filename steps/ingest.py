@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import pandas as pd
@@ -22,21 +23,28 @@ def ingest_batch(
     stream: str,
     fingerprint: str,
     batches: Optional[list[str]] = None,
+    as_of: Optional[str] = None,
 ) -> Annotated[pd.DataFrame, "raw_batch"]:
     """Read ``stream`` batches and validate them; an invalid batch is
     quarantined and the step fails with every violation listed.
 
     ``fingerprint`` is the content hash of the source (computed before the
-    run), so a changed batch is never served from cache.
+    run), so a changed batch is never served from cache. With ``as_of``, an
+    actual recorded later is blanked (what a job at that time could see).
     """
     batch = sources_lib.read_batches(settings, stream, batches=batches)  # type: ignore[arg-type]
     if batch.fingerprint and fingerprint and batch.fingerprint != fingerprint:
         raise sources_lib.SourceError(f"{stream} source changed while the run started (fingerprint {batch.fingerprint[:12]} != {fingerprint[:12]}); rerun")
     ignore = [settings.model.target] if stream == "plan" else []
-    report = contract_lib.validate(batch.frame, settings.contract, ignore=ignore)
-    if not report.ok:
-        where = contract_lib.quarantine(batch.files, report, settings.workspace_path("quarantine"), batch.label)
-        raise contract_lib.ContractViolation(report, where, batch.label)
-    log_metadata({"rows": len(batch.frame), "files": len(batch.files), "fingerprint": batch.fingerprint, "contract": "ok"})
-    logger.info("%s: %s", batch.label, report.summary())
-    return batch.frame
+    bad = contract_lib.validate_parts(batch.parts, settings.contract, ignore, union=batch.frame)
+    if bad:
+        root = settings.workspace_path("quarantine")
+        files = {str(p): p for p in batch.files}
+        quarantined = {src: contract_lib.quarantine([files[src]] if src in files else batch.files, rep, root, f"{stream}_{Path(src).stem}".replace("=", "-")) for src, rep in bad.items()}
+        raise contract_lib.ContractViolation(bad, quarantined)
+    frame = sources_lib.known_as_of(batch.frame, pd.Timestamp(as_of) if as_of else None, settings.model.target)
+    if stream == "sales" and frame[settings.model.target].notna().sum() == 0:
+        raise sources_lib.SourceError(f"sales: no actuals recorded by {as_of} in {batch.label}")
+    log_metadata({"rows": len(frame), "as_of": as_of or "", "files": len(batch.files), "fingerprint": batch.fingerprint, "contract": "ok"})
+    logger.info("%s: contract ok for %d file(s), %d rows", batch.label, len(batch.parts), len(frame))
+    return frame

@@ -84,3 +84,25 @@ def test_quarantine_copies_and_reports(tmp_path, good):
     data = json.loads((q / "report.json").read_text())
     assert data["ok"] is False and data["violations"][0]["column"] == "price"
     assert not list((tmp_path / "quarantine").glob(".*partial"))
+
+
+def test_validate_parts_names_the_bad_file_only(tmp_path, good):
+    from pathlib import Path
+
+    from runway.contract import ContractViolation, validate_parts
+
+    a, b = good.iloc[:500], good.iloc[500:]
+    bad = validate_parts([(Path("a.parquet"), a), (Path("b.parquet"), b.drop(columns=["price"]))], S.contract, union=pd.concat([a, b]))
+    assert list(bad) == ["b.parquet"] and ("price", "required") in rules(bad["b.parquet"])
+    assert "b.parquet: 1 problem(s)" in str(ContractViolation(bad))
+
+
+def test_validate_parts_catches_keys_duplicated_across_files(good):
+    from pathlib import Path
+
+    from runway.contract import validate_parts
+
+    part = good.iloc[:100]
+    bad = validate_parts([(Path("a.parquet"), part), (Path("b.parquet"), part)], S.contract, union=pd.concat([part, part]))
+    assert list(bad) == ["<all batches together>"]
+    assert ("store_id,item_id,date", "unique_keys") in rules(bad["<all batches together>"])
