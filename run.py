@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """Runway: one entry point for every pipeline and operation.
 
-With no command it runs the whole local loop: create sample data if absent,
-apply and materialize features, train, gate the promotion and print a summary.
+With no command it runs the whole loop on the local stack: create sample data
+if absent, apply and materialize features, train and gate the promotion, score
+the following weeks with the production model, monitor them once their labels
+arrive, retrain if the policy fires, and print a summary with the report path.
 Run ``python run.py --help`` or ``python run.py COMMAND --help`` for details.
 """
 
@@ -11,10 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
-from runway.config import DEFAULT_ENV, DEFAULT_USE_CASE, ConfigError, Settings, list_names, load_settings, resolve_path
+from runway.config import DEFAULT_ENV, DEFAULT_USE_CASE, ConfigError, Settings, list_names, load_settings
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -30,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="run.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    sub.add_parser("all", parents=[common], help="the whole loop (default): data, features, training, gated promotion, summary")
+    a = sub.add_parser("all", parents=[common], help="the whole loop (default): data, training, inference, monitoring, retraining")
+    a.add_argument("--scenario", default="none", help="drift injected into the live weeks: none, drift (= price_shift), price_shift, demand_shift, new_store, missing_values, schema_change")
+    a.add_argument("--weeks", type=int, help="live weeks to score and monitor (default: simulation.live_weeks, or 8 for a scenario)")
     s = sub.add_parser("simulate", parents=[common], help="write simulated raw batches (history, or live weeks with --weeks)")
     s.add_argument("--weeks", type=int, default=0, help="live weeks to add after the history (plans + late actuals)")
     s.add_argument("--scenario", default="none", help="drift scenario for the live weeks: none, price_shift, demand_shift, new_store, missing_values, schema_change")
@@ -38,6 +41,16 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", parents=[common], help="run the training pipeline (gated promotion included)")
     t.add_argument("--batches", nargs="*", help="only these sales batches (e.g. 2024-12-23); default all")
+
+    i = sub.add_parser("infer", parents=[common], help="batch inference for one live week (fallback chain included)")
+    i.add_argument("--week", required=True, help="week start date of the plan batch, e.g. 2024-12-30")
+
+    mo = sub.add_parser("monitor", parents=[common], help="monitor scored weeks: drift, labels, KPIs, alerts, retraining decision, report")
+    mo.add_argument("--weeks", nargs="+", help="week start dates already scored by `infer` (default: every scored week whose labels are due and that has no report yet; what the scheduled CronJob runs)")
+    mo.add_argument("--retrain", action="store_true", help="on-demand trigger: retrain after monitoring regardless of other triggers")
+
+    rb = sub.add_parser("rollback", parents=[common], help="make the previous (or a named) version production again")
+    rb.add_argument("--to", dest="to_version", help="version to restore (default: the one before the current production)")
 
     d = sub.add_parser("decisions", parents=[common], help="print the promotion decision log")
     d.add_argument("--json", action="store_true", help="raw JSON lines")
@@ -50,7 +63,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {"environment": {"workspace": str(Path(args.workspace).resolve())}} if getattr(args, "workspace", None) else None
+    workspace = getattr(args, "workspace", None)
+    scenario = getattr(args, "scenario", "none")
+    if workspace is None and args.command == "all" and scenario != "none":
+        # A scenario gets its own workspace (and ZenML store) so its story is
+        # not mixed with the default run's registry, alerts and decisions.
+        base = load_settings(args.config, args.env)
+        workspace = str(base.workspace / "scenarios" / scenario)
+    overrides = {"environment": {"workspace": str(Path(workspace).resolve())}} if workspace else None
     return load_settings(args.config, args.env, overrides)
 
 
@@ -85,16 +105,9 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_train(settings: Settings, args: argparse.Namespace) -> dict:
     _boot(settings)
-    from pipelines import training
-    from runway import sources
+    from pipelines.training import run_training
 
-    batch = sources.read_batches(settings, "sales", batches=args.batches or None)
-    t0 = time.perf_counter()
-    run = training.build(settings, batch.fingerprint)(settings=settings, fingerprint=batch.fingerprint, batches=args.batches or None)
-    elapsed = time.perf_counter() - t0
-    decision = run.steps["promote_model"].outputs["promotion_decision"][0].load()
-    evaluation = run.steps["evaluate_model"].outputs["evaluation"][0].load()
-    return {"run": run.name, "seconds": round(elapsed, 1), "decision": decision, "evaluation": evaluation}
+    return run_training(settings, batches=args.batches or None)
 
 
 def _print_training_summary(settings: Settings, result: dict) -> None:
@@ -119,6 +132,103 @@ def _print_training_summary(settings: Settings, result: dict) -> None:
     print(f"workspace     {settings.workspace} (raw/, quarantine/, decisions.jsonl)")
     print(f"decision log  python run.py decisions --env {settings.environment.name}")
     print(f"dashboard     {runtime.dashboard_hint(settings)}")
+
+
+def _date(value: str, flag: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{flag}: not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def cmd_infer(settings: Settings, args: argparse.Namespace) -> int:
+    _boot(settings)
+    from pipelines.batch_inference import run_batch_inference
+
+    out = run_batch_inference(settings, _date(args.week, "--week"))
+    s = out["summary"]
+    print(f"week {out['week']}: {s['rows']} rows, served by {s['served_by']}; written to {s['written_to']}")
+    for r in s["reasons"]:
+        print(f"  fallback: {r}")
+    return 0
+
+
+def cmd_monitor(settings: Settings, args: argparse.Namespace) -> int:
+    _boot(settings)
+    from pipelines.monitoring import run_monitoring
+    from pipelines.training import run_training
+
+    from pipelines.loop import pending_monitoring
+
+    weeks = [_date(w, "--weeks") for w in args.weeks] if args.weeks else pending_monitoring(settings)
+    if not weeks:
+        print("nothing to monitor: every scored week is monitored or its labels are not due yet")
+        return 0
+    for week in weeks:
+        out = run_monitoring(settings, [week], on_demand=args.retrain)
+        _print_monitoring(out)
+        if out["decision"]["retrain"]["retrain"]:
+            _print_training_summary(settings, run_training(settings))
+    return 0
+
+
+def _print_monitoring(out: dict) -> None:
+    a, d = out["assessment"], out["decision"]
+    perf = a.get("performance")
+    print(f"\n=== monitoring {out['window']} ===")
+    print(f"input drift   {a['input_drift']}  drifted: {', '.join(a['drifted_features']) or 'none'}")
+    if a["schema_changes"]:
+        print(f"schema        {'; '.join(a['schema_changes'])}")
+    print(f"output drift  {a['output_drift']}")
+    print(f"labels        {a['label_completeness']:.0%} complete" + (f"; live WAPE {perf['wape']:.3f} MAE {perf['mae']:.3f}" if perf else "; performance not judged yet"))
+    if a.get("kpi"):
+        k = a["kpi"]
+        print(f"KPI           lost sales {k.get('lost_sales', 0):,.0f}, overstock {k.get('overstock_cost', 0):,.0f}")
+    print(f"served by     {a['served_by']}")
+    shown = 5
+    print(f"alerts        {len(d['alerts'])}" + "".join(f"\n  - {x['message']}" for x in d["alerts"][:shown]) + (f"\n  ... and {len(d['alerts']) - shown} more in the report" if len(d["alerts"]) > shown else ""))
+    print(f"retraining    {'YES' if d['retrain']['retrain'] else 'no'}: {'; '.join(d['retrain']['reasons'])}")
+    if d.get("rollback"):
+        print(f"rollback      to v{d['rollback']['version']}: {d['rollback']['reason']}")
+    print(f"report        {out['report']}")
+
+
+def cmd_rollback(settings: Settings, args: argparse.Namespace) -> int:
+    _boot(settings)
+    from runway import registry
+
+    rec = registry.rollback(settings, settings.model.name, args.to_version)
+    print(f"{settings.model.name}: production is now v{rec['version']} (was v{rec['previous_production']}); sha256 {rec['artifact_sha256']}")
+    return 0
+
+
+def cmd_all(settings: Settings, args: argparse.Namespace) -> int:
+    _boot(settings)
+    from pipelines.loop import SCENARIO_ALIASES, run_loop
+    from runway import simulate
+
+    if SCENARIO_ALIASES.get(args.scenario, args.scenario) not in simulate.SCENARIOS:
+        raise ValueError(f"--scenario: unknown scenario {args.scenario!r}; choose none, drift, {', '.join(simulate.SCENARIOS[1:])}")
+    out = run_loop(settings, args.scenario, args.weeks)
+    _print_training_summary(settings, out["training"])
+    print("\n=== batch inference ===")
+    for inf in out["inference"]:
+        s = inf["summary"]
+        print(f"week {inf['week']}: {s['rows']} rows served by {s['served_by']} -> {s['written_to']}")
+    for m in out["monitoring"]:
+        _print_monitoring(m)
+    for r in out["retraining"]:
+        print(f"\n=== retraining (triggered by monitoring of {r['window']}) ===")
+        _print_training_summary(settings, r)
+    print("\n=== the loop in one line per decision ===")
+    from runway.registry import decision_log
+
+    for e in decision_log(settings).entries():
+        print(f"  v{e.get('version')}: {e.get('action'):10s} {e.get('reason')}")
+    print(f"\nreport: {out['monitoring'][-1]['report']}")
+    return 0
 
 
 def cmd_decisions(settings: Settings, args: argparse.Namespace) -> int:
@@ -176,8 +286,13 @@ def _explain(exc: Exception, command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    command = args.command or "all"
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser()
+    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    if not any(a in commands for a in argv) and not any(a in ("-h", "--help") for a in argv):
+        argv = ["all", *argv]  # bare `run.py [--scenario X]` is the `all` command
+    args = parser.parse_args(argv)
+    command = args.command
     try:
         settings = _settings(args)
     except ConfigError as exc:
@@ -193,17 +308,12 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_decisions(settings, args)
         if command == "registry":
             return cmd_registry(settings, args)
-        if command in ("all", "train"):
-            if command == "all":
-                from runway import simulate
-
-                raw = settings.workspace_path(settings.environment.source.location)
-                if simulate.ensure_sample_data(raw, settings.simulation):
-                    print(f"sample data written to {raw}")
-                args.batches = None
-            result = cmd_train(settings, args)
-            _print_training_summary(settings, result)
+        if command == "train":
+            _print_training_summary(settings, cmd_train(settings, args))
             return 0
+        handlers = {"all": cmd_all, "infer": cmd_infer, "monitor": cmd_monitor, "rollback": cmd_rollback}
+        if command in handlers:
+            return handlers[command](settings, args)
     except Exception as exc:  # noqa: BLE001 - one clear line, not a stack trace
         print(f"error: {_explain(exc, command)}", file=sys.stderr)
         return EXIT_FAILED

@@ -1,0 +1,183 @@
+"""Monitoring steps: window vs reference, alerts, retraining triggers, report."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Annotated, Tuple
+
+import numpy as np
+import pandas as pd
+from zenml import log_metadata, step
+from zenml.client import Client
+from zenml.logger import get_logger
+from zenml.types import HTMLString
+
+import runway.alerts as alerts_lib
+import runway.monitoring as monitoring_lib
+import runway.predictions as predictions_lib
+import runway.profiling as profiling_lib
+import runway.registry as registry_lib
+import runway.report as report_lib
+import runway.triggers as triggers_lib
+from runway.config import Settings
+from runway.decision_log import git_commit
+from runway.drift import DriftResult
+
+logger = get_logger(__name__)
+REFERENCE_SAMPLE_ROWS = 200_000
+
+
+@step(enable_cache=False)
+def load_window(settings: Settings, batches: list[str]) -> Tuple[Annotated[pd.DataFrame, "window_predictions"], Annotated[pd.DataFrame, "window_inputs"]]:
+    preds = predictions_lib.read_predictions(settings, batches)
+    preds[settings.contract.timestamp] = pd.to_datetime(preds[settings.contract.timestamp], utc=True)
+    inputs = predictions_lib.read_inputs(settings, batches)
+    return preds, inputs
+
+
+def feature_join_keys(settings: Settings) -> dict[str, list[str]]:
+    """Each served feature's join keys, from its Feast feature view."""
+    import runway.feature_store as fs_lib
+
+    store = fs_lib.open_store(settings)
+    out: dict[str, list[str]] = {}
+    for proj in store.get_feature_service(settings.features.feature_service).feature_view_projections:
+        view = store.get_feature_view(proj.name)
+        keys = [proj.join_key_map.get(k, k) if proj.join_key_map else k for k in view.join_keys if k != "__dummy_id"]
+        out.update({f.name: keys for f in proj.features})
+    return out
+
+
+@step(enable_cache=False)
+def load_reference(settings: Settings, window_predictions: pd.DataFrame) -> Tuple[Annotated[pd.DataFrame, "reference_inputs"], Annotated[np.ndarray, "reference_predictions"], Annotated[dict, "reference_info"]]:
+    """The training frame and predictions of the version that served the window."""
+    model = settings.model.name
+    served = Counter(v for v in window_predictions.get("model_version", pd.Series(dtype=str)) if v and v != "rule")
+    version = served.most_common(1)[0][0] if served else None
+    if version is None:
+        prod = registry_lib.production(model)
+        if prod is None:
+            raise registry_lib.RegistryError(f"no model of '{model}' served this window and none is in production: nothing to compare against")
+        version = prod.version
+    mv = Client().get_model_version(model, version)
+    reference, note = monitoring_lib.reference_for_window(settings, mv.get_data_artifact("train_frame").load(), window_predictions)
+    if len(reference) > REFERENCE_SAMPLE_ROWS:
+        reference = reference.sample(REFERENCE_SAMPLE_ROWS, random_state=0)
+    forecaster = registry_lib.load_verified(settings, model, version)
+    ref_pred = forecaster.predict(reference)
+    profile_diff = profiling_lib.compare_profiles(mv.get_artifact("reference_profile").load(), profiling_lib.profile_frame(reference[forecaster.features]))
+    feature_keys = feature_join_keys(settings)
+    evaluation = mv.run_metadata.get("evaluation") or {}
+    holdout_wape = (evaluation.get("candidate") or {}).get("wape")
+    info = {"version": version, "features": forecaster.features, "rows": len(reference), "profile_columns": int(len(profile_diff)), "holdout_wape": holdout_wape, "reference_window": note, "feature_keys": feature_keys}
+    return reference.reset_index(drop=True), ref_pred, info
+
+
+@step(enable_cache=False)
+def assess_window(
+    settings: Settings,
+    window_id: str,
+    as_of: str,
+    reference_inputs: pd.DataFrame,
+    reference_predictions: np.ndarray,
+    reference_info: dict,
+    window_predictions: pd.DataFrame,
+    window_inputs: pd.DataFrame,
+    actuals: pd.DataFrame,
+) -> Annotated[dict, "assessment"]:
+    a = monitoring_lib.assess_window(
+        settings, window_id, reference_inputs, window_inputs, window_predictions, reference_predictions, actuals, pd.Timestamp(as_of), reference_info["features"],
+        reference_wape=reference_info.get("holdout_wape"),
+        feature_keys=reference_info.get("feature_keys"),
+    )
+    out = a.summary() | {"drift": a.drift.to_dict(), "output_drift_detail": a.output_drift.to_dict(), "segments": a.segments.to_dict("records"), "kpi_table": a.kpi.to_dict("records") if a.kpi is not None else [], "reference_version": reference_info["version"], "reference_wape": reference_info.get("holdout_wape"), "reference_window": reference_info.get("reference_window")}
+    log_metadata({"input_drift": a.drift.severity, "output_drift": a.output_drift.severity, "label_completeness": a.label_completeness, **({"live_wape": a.performance["wape"]} if a.performance else {})})
+    return out
+
+
+@step(enable_cache=False)
+def alerts_and_triggers(settings: Settings, assessment: dict, on_demand: bool = False) -> Annotated[dict, "monitoring_decision"]:
+    """Alert policy (N of M, cooldown, de-dup), then one retraining decision."""
+    mon = settings.monitoring
+    log = alerts_lib.AlertLog(settings.workspace_path("alerts.jsonl"))
+    breaches = [alerts_lib.Breach.from_dict(b) for b in assessment["breaches"]]
+    with log.locked():
+        alerts = alerts_lib.evaluate_alerts(assessment["window"], breaches, log, mon.alerts)
+        log.record_window(assessment["window"], breaches, alerts)
+    webhook = alerts_lib.send_webhook(mon.alerts.webhook_url, alerts) if (alerts and mon.alerts.webhook_url) else None
+
+    decisions = registry_lib.decision_log(settings)
+    last_train = decisions.latest(settings.model.name, action="promote") or decisions.latest(settings.model.name)
+    last_time = datetime.fromisoformat(last_train["time"]) if last_train else None
+    perf = assessment.get("performance") or {}
+    trigger = triggers_lib.decide_retraining(
+        mon.retraining,
+        on_demand=on_demand,
+        drift_alerts=sorted({f"{a.kind}:{a.feature}" for a in alerts if a.kind in ("drift", "schema", "output")}),
+        performance_alerts=[a.detail or a.feature for a in alerts if a.kind == "performance"],
+        live_wape=perf.get("wape"),
+        reference_wape=assessment.get("reference_wape"),
+        label_completeness=assessment["label_completeness"],
+        last_training=last_time,
+        now=datetime.now(timezone.utc),
+    )
+    decisions.append({"model": settings.model.name, "version": assessment.get("reference_version"), "action": "retrain" if trigger.retrain else "no_retrain", "reason": "; ".join(trigger.reasons), "window": assessment["window"], "triggers": trigger.triggers, "git_commit": git_commit(), "env": settings.environment.name})
+
+    rollback = None
+    prod = registry_lib.production(settings.model.name)
+    promoted = decisions.latest(settings.model.name, action="promote", version=prod.version) if prod else None
+    promoted_wape = ((promoted or {}).get("metrics") or {}).get("candidate", {}).get("wape") if promoted else None
+    reason = triggers_lib.decide_rollback(perf.get("wape"), promoted_wape, assessment["label_completeness"], mon.retraining)
+    if reason:
+        rollback = registry_lib.rollback(settings, settings.model.name, reason=f"automatic: {reason}")
+    out = {
+        "alerts": [a.to_dict() for a in alerts],
+        "webhook": None if webhook is None else {"ok": webhook.ok, "detail": getattr(webhook, "detail", "")},
+        "retrain": trigger.to_dict(),
+        "rollback": rollback,
+    }
+    log_metadata({"alerts": len(alerts), "retrain": trigger.retrain, "triggers": ",".join(trigger.triggers) or "none"})
+    return out
+
+
+def _history(settings: Settings, assessment: dict) -> list[dict]:
+    """Past windows' performance and KPIs, for the report's time series."""
+    path = settings.workspace_path("monitoring", "history.jsonl")
+    import json
+
+    past = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()] if path.exists() else []
+    row = {"window": assessment["window"], **(assessment.get("performance") or {}), **(assessment.get("kpi") or {})}
+    past = [p for p in past if p.get("window") != row["window"]] + [row]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profiling_lib.atomic_write_bytes(path, ("\n".join(json.dumps(p, default=str) for p in past) + "\n").encode())
+    return past
+
+
+@step(enable_cache=False)
+def render_monitoring_report(
+    settings: Settings, assessment: dict, decision: dict, reference_inputs: pd.DataFrame, window_inputs: pd.DataFrame
+) -> Annotated[HTMLString, "monitoring_report"]:
+    drift = DriftResult.from_dict(assessment["drift"])
+    notes = [f"reference: {assessment.get('reference_window', '')}", f"retraining: {'yes' if decision['retrain']['retrain'] else 'no'} ({'; '.join(decision['retrain']['reasons'])})", f"served by: {assessment['served_by']}", f"label completeness: {assessment['label_completeness']:.0%}"]
+    if assessment.get("performance"):
+        notes.append(f"live WAPE {assessment['performance']['wape']:.3f}, MAE {assessment['performance']['mae']:.3f}")
+    if decision.get("rollback"):
+        notes.append(f"automatic rollback: {decision['rollback']['reason']}")
+    kpi = pd.DataFrame(assessment["kpi_table"]) if assessment.get("kpi_table") else None
+    html = report_lib.render_report(
+        drift,
+        reference_inputs,
+        window_inputs,
+        model_name=settings.model.name,
+        model_version=assessment.get("reference_version", ""),
+        window=assessment["window"],
+        history=_history(settings, assessment),
+        alerts=[alerts_lib.Alert.from_dict(a) for a in decision["alerts"]],
+        kpi=kpi,
+        currency=settings.monitoring.kpi.currency,
+        notes=notes,
+    )
+    path = report_lib.write_report(html, settings.workspace_path("reports", f"monitoring-{assessment['window']}.html"))
+    log_metadata({"report_path": str(path)})
+    return HTMLString(html)

@@ -1,0 +1,121 @@
+"""Batch inference on the local stack: fallback levels, tampering, rollback."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+from zenml.client import Client
+
+from runway import registry, simulate
+from runway.config import Settings
+from runway.modeling import sha256_bytes
+from tests.integration.conftest import write_history
+
+pytestmark = pytest.mark.integration
+
+
+def _week(settings: Settings):
+    week = simulate.history_end(settings.simulation)
+    simulate.write_live_week(settings.workspace_path("raw"), settings.simulation, week)
+    return week
+
+
+def _infer(settings, week):
+    from pipelines.batch_inference import run_batch_inference
+
+    out = run_batch_inference(settings, week)
+    preds = pd.read_parquet(settings.workspace_path("predictions", f"batch={week.isoformat()}", "predictions.parquet"))
+    return out["summary"], preds
+
+
+def _promote_second_version(settings):
+    """v2 becomes production (through the locked path), v1 becomes last-known-good."""
+    from pipelines.training import run_training
+
+    names = sorted(p.name.split(".")[0].removeprefix("batch=") for p in settings.workspace_path("raw", "sales").glob("*.parquet"))
+    run_training(settings, batches=names[:-2])
+    registry.set_production(settings, settings.model.name, "2", action="promote", reason="test")
+
+
+def _model_file(settings, version):
+    art = Client().get_model_version(settings.model.name, version).get_model_artifact("model")
+    return os.path.join(art.uri, registry.MODEL_FILE)
+
+
+def _flip_a_byte(path):
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0x01
+    open(path, "wb").write(bytes(data))
+
+
+def test_production_serves_and_predictions_are_complete(trained):
+    settings, _ = trained
+    week = _week(settings)
+    summary, preds = _infer(settings, week)
+    assert summary["served_by"] == {"production": len(preds)} and summary["reasons"] == []
+    assert set(preds["model_version"]) == {"1"}
+    assert preds["prediction"].notna().all() and (preds["prediction"] >= 0).all()
+    assert {"store_id", "item_id", "date", "served_by", "model_version"} <= set(preds.columns)
+    plan = pd.read_parquet(settings.workspace_path("raw", "plan", f"batch={week.isoformat()}.parquet"))
+    assert len(preds) == len(plan)
+
+
+def test_tampered_production_falls_back_to_last_known_good_then_rule(trained):
+    settings, _ = trained
+    _promote_second_version(settings)
+    week = _week(settings)
+    _flip_a_byte(_model_file(settings, "2"))
+    summary, preds = _infer(settings, week)
+    assert set(preds["served_by"]) == {"last_known_good"} and set(preds["model_version"]) == {"1"}
+    assert any("production v2" in r and "sha256" in r for r in summary["reasons"]), summary["reasons"]
+
+    _flip_a_byte(_model_file(settings, "1"))
+    summary, preds = _infer(settings, week)
+    assert set(preds["served_by"]) == {"seasonal_naive"}
+    assert preds["prediction"].notna().all()
+
+
+def test_no_production_model_serves_the_rule(settings):
+    write_history(settings)
+    week = _week(settings)
+    summary, preds = _infer(settings, week)
+    assert set(preds["served_by"]) == {"seasonal_naive"}
+    assert "no production model" in summary["reasons"]
+
+
+def test_unavailable_feature_service_serves_the_rule(trained):
+    settings, _ = trained
+    week = _week(settings)
+    broken = Settings.model_validate({**settings.model_dump(), "features": {**settings.features.model_dump(), "feature_service": "retail_demand_v999"}})
+    summary, preds = _infer(broken, week)
+    assert set(preds["served_by"]) == {"seasonal_naive"}
+    assert any("feature service unavailable" in r and "retail_demand_v999" in r for r in summary["reasons"]), summary["reasons"]
+
+
+def test_rollback_restores_the_exact_artifact(trained):
+    settings, first = trained
+    v1_sha = first["decision"]["artifact_sha256"]
+    _promote_second_version(settings)
+    assert registry.production(settings.model.name).version == "2"
+
+    rec = registry.rollback(settings, settings.model.name)
+    assert rec["version"] == "1" and rec["previous_production"] == "2" and rec["artifact_sha256"] == v1_sha
+    assert registry.production(settings.model.name).version == "1"
+    assert sha256_bytes(registry.read_model_bytes(settings.model.name, "1")) == v1_sha
+
+    week = _week(settings)
+    _, preds = _infer(settings, week)
+    assert set(preds["model_version"]) == {"1"}, "the next inference uses exactly the rolled-back version"
+    assert registry.decision_log(settings).verify() == []
+
+
+def test_rollback_to_a_named_version_and_refusals(trained):
+    settings, _ = trained
+    with pytest.raises(registry.RegistryError, match="no earlier production version"):
+        registry.rollback(settings, settings.model.name)
+    _promote_second_version(settings)
+    with pytest.raises(registry.RegistryError, match="already production"):
+        registry.rollback(settings, settings.model.name, "2")
+    assert registry.rollback(settings, settings.model.name, "1")["version"] == "1"

@@ -1,0 +1,80 @@
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from runway.config import RetrainingConfig
+from runway.labels import join_labels
+from runway.sources import known_as_of
+from runway.triggers import decide_retraining, decide_rollback, performance_breach
+
+pytestmark = pytest.mark.unit
+KEYS, TS, Y = ["store_id", "item_id"], "date", "units_sold"
+
+
+def _preds():
+    return pd.DataFrame({"store_id": "S1", "item_id": "I1", "date": pd.date_range("2025-01-06", periods=3, tz="UTC"), "prediction": [5.0, 6.0, 7.0]})
+
+
+def _actuals(recorded):
+    return pd.DataFrame({"store_id": "S1", "item_id": "I1", "date": pd.date_range("2025-01-06", periods=3, tz="UTC"), "units_sold": [4.0, 6.0, 9.0], "recorded_at": pd.to_datetime(recorded, utc=True)})
+
+
+def test_label_recorded_after_cutoff_is_never_joined():
+    acts = _actuals(["2025-01-10", "2025-01-10", "2025-01-20"])
+    j = join_labels(_preds(), acts, KEYS, TS, Y, pd.Timestamp("2025-01-15", tz="UTC"))
+    assert j.frame["actual"].tolist()[:2] == [4.0, 6.0] and np.isnan(j.frame["actual"].iloc[2])
+    assert j.completeness == pytest.approx(2 / 3)
+
+
+def test_a_late_correction_does_not_replace_the_label_known_at_cutoff():
+    acts = pd.concat([_actuals(["2025-01-10"] * 3), _actuals(["2025-01-30"] * 3).assign(units_sold=100.0)])
+    j = join_labels(_preds(), acts, KEYS, TS, Y, pd.Timestamp("2025-01-15", tz="UTC"))
+    assert j.frame["actual"].tolist() == [4.0, 6.0, 9.0]
+
+
+def test_known_as_of_blanks_late_actuals_but_keeps_plan_columns():
+    acts = _actuals(["2025-01-10", "2025-01-20", "2025-01-20"]).assign(price=2.5)
+    out = known_as_of(acts, pd.Timestamp("2025-01-15", tz="UTC"), Y)
+    assert len(out) == 3 and out["price"].tolist() == [2.5] * 3
+    assert out[Y].isna().tolist() == [False, True, True]
+    assert acts[Y].notna().all(), "input frame must not be modified"
+
+
+CFG = RetrainingConfig(max_wape_increase=0.2, min_label_completeness=0.9, schedule_cron="0 3 * * 1", auto_rollback=True, rollback_wape_increase=0.25)
+NOW = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)  # a Wednesday
+
+
+def test_nothing_fires():
+    d = decide_retraining(CFG, live_wape=0.41, reference_wape=0.40, label_completeness=1.0, last_training=datetime(2026, 11, 24, 4, tzinfo=timezone.utc), now=NOW)
+    assert not d.retrain and d.triggers == []
+
+
+def test_each_trigger_fires_alone():
+    recent = datetime(2026, 11, 24, 4, tzinfo=timezone.utc)
+    assert decide_retraining(CFG, on_demand=True, last_training=recent, now=NOW).triggers == ["on_demand"]
+    assert decide_retraining(CFG, last_training=datetime(2026, 11, 20, tzinfo=timezone.utc), now=NOW).triggers == ["schedule"]
+    assert decide_retraining(CFG, drift_alerts=["drift:price"], last_training=recent, now=NOW).triggers == ["drift"]
+    perf = decide_retraining(CFG, live_wape=0.6, reference_wape=0.4, label_completeness=1.0, performance_alerts=["wape"], last_training=recent, now=NOW)
+    assert perf.triggers == ["performance"]
+
+
+def test_performance_needs_enough_labels_and_persistence():
+    recent = datetime(2026, 11, 24, 4, tzinfo=timezone.utc)
+    few = decide_retraining(CFG, live_wape=0.9, reference_wape=0.4, label_completeness=0.5, performance_alerts=["wape"], last_training=recent, now=NOW)
+    assert not few.retrain and "labels 50% complete" in few.reasons[0]
+    once = decide_retraining(CFG, live_wape=0.9, reference_wape=0.4, label_completeness=1.0, performance_alerts=[], last_training=recent, now=NOW)
+    assert not once.retrain and "not yet persistent" in once.reasons[0]
+
+
+def test_performance_breach_is_relative_to_holdout():
+    assert performance_breach(0.47, 0.40, CFG) is None
+    assert "holdout WAPE 0.400" in performance_breach(0.49, 0.40, CFG)
+
+
+def test_rollback_policy():
+    assert decide_rollback(0.45, 0.40, 1.0, CFG) is None
+    assert decide_rollback(0.55, 0.40, 1.0, CFG) is not None
+    assert decide_rollback(0.55, 0.40, 0.5, CFG) is None, "not judged on incomplete labels"
+    assert decide_rollback(0.55, 0.40, 1.0, RetrainingConfig(auto_rollback=False)) is None
