@@ -162,7 +162,10 @@ class PromotionConfig(_Strict):
 class DriftThresholds(_Strict):
     psi_warn: float = Field(0.1, gt=0)
     psi_alert: float = Field(0.25, gt=0)
+    # Significance level every test must pass (KS, PSI's chi-square, missing
+    # rate): the effect-size thresholds alone would alarm on tiny windows.
     ks_pvalue: float = Field(0.001, gt=0, lt=1)
+    ks_statistic: float = Field(0.1, gt=0, le=1)
     js_alert: float = Field(0.1, gt=0, le=1)
     missing_rate_change: float = Field(0.05, gt=0, le=1)
     psi_bins: int = Field(10, ge=2, le=100)

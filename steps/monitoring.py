@@ -133,7 +133,7 @@ def alerts_and_triggers(settings: Settings, assessment: dict, on_demand: bool = 
         rollback = registry_lib.rollback(settings, settings.model.name, reason=f"automatic: {reason}")
     out = {
         "alerts": [a.to_dict() for a in alerts],
-        "webhook": None if webhook is None else {"ok": webhook.ok, "detail": getattr(webhook, "detail", "")},
+        "webhook": None if webhook is None else {"sent": webhook.sent, "ok": webhook.ok, "status": webhook.status, "error": webhook.error},
         "retrain": trigger.to_dict(),
         "rollback": rollback,
     }
