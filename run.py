@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     rb = sub.add_parser("rollback", parents=[common], help="make the previous (or a named) version production again")
     rb.add_argument("--to", dest="to_version", help="version to restore (default: the one before the current production)")
 
+    c = sub.add_parser("compile", parents=[common], help="write the Kubeflow pipeline specs (or Kubernetes Jobs) of every pipeline; no cluster or Docker needed")
+    c.add_argument("--out", default="compiled", help="output folder (default: compiled/)")
+
     d = sub.add_parser("decisions", parents=[common], help="print the promotion decision log")
     d.add_argument("--json", action="store_true", help="raw JSON lines")
     d.add_argument("--verify", action="store_true", help="check the log's hash chain")
@@ -231,6 +234,35 @@ def cmd_all(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compile(settings: Settings, args: argparse.Namespace) -> int:
+    _boot(settings)
+    from pipelines.compile import compile_all
+
+    out = compile_all(settings, args.stack, Path(args.out).resolve())
+    for name, path in out.items():
+        print(f"{name:18s} -> {path}")
+    return 0
+
+
+def cmd_remote(settings: Settings, args: argparse.Namespace, pipeline: str) -> int:
+    """Run one pipeline on the Kubeflow or Kubernetes stack (preflight first)."""
+    _boot(settings)
+    from runway.stacks import run_on_stack
+
+    params: dict = {}
+    if pipeline == "training" and getattr(args, "batches", None):
+        params["batches"] = args.batches
+    if pipeline == "batch_inference":
+        params["week"] = _date(args.week, "--week")
+    if pipeline == "monitoring":
+        if not args.weeks:
+            raise ValueError("--weeks is required with --stack (the remote run cannot see this machine's predictions folder)")
+        params["weeks"] = [_date(w, "--weeks") for w in args.weeks]
+    result = run_on_stack(settings, args.stack, pipeline, **params)
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
 def cmd_decisions(settings: Settings, args: argparse.Namespace) -> int:
     from runway.decision_log import DecisionLog
 
@@ -298,10 +330,18 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.stack != "local":
-        print(f"error: --stack {args.stack} is not available yet in this build", file=sys.stderr)
+    remote = {"train": "training", "infer": "batch_inference", "monitor": "monitoring"}
+    if args.stack != "local" and command not in (*remote, "compile"):
+        print(f"error: --stack {args.stack} works with: {', '.join((*remote, 'compile'))}; `{command}` runs locally", file=sys.stderr)
+        return EXIT_USAGE
+    if command == "compile" and args.stack == "local":
+        print("error: compile needs --stack kubeflow or --stack kubernetes", file=sys.stderr)
         return EXIT_USAGE
     try:
+        if command == "compile":
+            return cmd_compile(settings, args)
+        if args.stack != "local":
+            return cmd_remote(settings, args, remote[command])
         if command == "simulate":
             return cmd_simulate(settings, args)
         if command == "decisions":

@@ -10,6 +10,11 @@ The environment file may override any key of the use case. Values of the form
 ``${VAR}`` or ``${VAR:-default}`` are read from the process environment, so no
 environment file ever holds a secret. Every error names the key and the file
 that set it.
+
+Keys that carry credentials (``SECRET_KEYS``: connection URLs) keep their
+``${VAR}`` reference inside ``Settings``: settings travel as pipeline
+parameters into ZenML's database and compiled specs, so they must never hold
+a password. ``reveal`` resolves a reference at the point of use.
 """
 
 from __future__ import annotations
@@ -302,6 +307,8 @@ class StackConfig(_Strict):
     service_account: str = "runway-pipeline-runner"
     kubeflow_host: str | None = None
     artifact_store_path: str = "s3://runway-artifacts"
+    # S3-compatible endpoint (MinIO); empty means AWS S3 itself.
+    artifact_store_endpoint: str | None = None
     container_registry_uri: str = "ghcr.io/example"
     required_secrets: list[str] = Field(default_factory=lambda: ["runway-object-store"])
 
@@ -375,6 +382,34 @@ class Settings(_Strict):
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
+# Dotted keys whose values are connection strings that may embed passwords.
+SECRET_KEYS = frozenset(
+    {
+        "environment.source.location",
+        "environment.feast.registry",
+        "environment.feast.redis_connection",
+        "environment.zenml.store_url",
+        "environment.lock.url",
+        "environment.predictions_sink",
+    }
+)
+
+
+def reveal(value: str | None) -> str | None:
+    """Resolve ``${VAR}`` references in a secret-bearing value, at use time."""
+    if value is None:
+        return None
+
+    def sub(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"environment variable {name} is not set (needed for a connection string)")
+
+    return _ENV_REF.sub(sub, value)
+
 
 def resolve_path(value: str | os.PathLike[str]) -> Path:
     """Relative paths are relative to the project root, never the CWD."""
@@ -401,6 +436,10 @@ def _interpolate(value: Any, key: str, origin: Path) -> Any:
         return [_interpolate(v, f"{key}[{i}]", origin) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
+    if key in SECRET_KEYS and _ENV_REF.search(value):
+        _interpolate(value, key + "<checked>", origin)  # fails now, naming key and file, if unset
+        resolved = _ENV_REF.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), value)
+        return value if resolved else None  # an empty optional reference means "not set"
 
     def sub(m: re.Match[str]) -> str:
         name, default = m.group(1), m.group(2)
@@ -408,7 +447,7 @@ def _interpolate(value: Any, key: str, origin: Path) -> Any:
             return os.environ[name]
         if default is not None:
             return default
-        raise ConfigError(f"{origin}: key '{key}' needs environment variable {name}, which is not set")
+        raise ConfigError(f"{origin}: key '{key.removesuffix('<checked>')}' needs environment variable {name}, which is not set")
 
     return _ENV_REF.sub(sub, value)
 
@@ -464,7 +503,10 @@ def load_settings(
     env_path = Path(env) if str(env).endswith((".yaml", ".yml")) else environment_file(str(env))
     origins: dict[str, Path] = {}
     uc = _interpolate(_read_yaml(uc_path), "", uc_path)
-    env_data = _interpolate(_read_yaml(env_path), "", env_path)
+    raw_env = _read_yaml(env_path)
+    raw_overrides = raw_env.pop("overrides", {}) or {}
+    env_data = _interpolate(raw_env, "environment", env_path)
+    env_data["overrides"] = _interpolate(raw_overrides, "", env_path) if isinstance(raw_overrides, dict) else raw_overrides
     merged = _merge({}, uc, origins, uc_path)
     # The environment file holds the `environment` section and may override
     # any use-case key under `overrides:`.

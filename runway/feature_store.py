@@ -46,7 +46,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pandas as pd
 
-from runway.config import PROJECT_ROOT, Settings
+from runway.config import PROJECT_ROOT, Settings, reveal
 
 logger = logging.getLogger(__name__)
 
@@ -126,20 +126,21 @@ def repo_config(settings: Settings, repo_dir: str | os.PathLike[str] | None = No
 
     feast_cfg = settings.environment.feast
     repo = _repo_dir(settings, repo_dir)
-    if _is_url(feast_cfg.registry):
+    registry_value = reveal(feast_cfg.registry) or ""
+    if _is_url(registry_value):
         registry: dict[str, Any] = {
             "registry_type": "sql",
-            "path": feast_cfg.registry,
+            "path": registry_value,
             "cache_ttl_seconds": 60,
             "sqlalchemy_config_kwargs": {"echo": False, "pool_pre_ping": True},
         }
     else:
-        path = Path(feast_cfg.registry).expanduser()
+        path = Path(registry_value).expanduser()
         path = path if path.is_absolute() else settings.workspace / path
         registry = {"registry_type": "file", "path": str(path), "cache_ttl_seconds": 60}
     if feast_cfg.online_store == "redis":
         assert feast_cfg.redis_connection  # validated by FeastConfig
-        online: dict[str, Any] = {"type": "redis", "connection_string": redis_connection_string(feast_cfg.redis_connection)}
+        online: dict[str, Any] = {"type": "redis", "connection_string": redis_connection_string(reveal(feast_cfg.redis_connection))}
     else:
         online = {"type": "sqlite", "path": str(online_db_path(settings))}
     return RepoConfig(

@@ -13,7 +13,7 @@ from typing import Iterator
 
 from filelock import FileLock, Timeout
 
-from runway.config import LockConfig
+from runway.config import LockConfig, reveal
 
 DEFAULT_TIMEOUT_S = 120
 
@@ -69,5 +69,5 @@ def promotion_lock(cfg: LockConfig, workspace: Path, model: str, timeout: float 
     if cfg.backend == "sql":
         if not cfg.url:
             raise ValueError("lock.url is required when lock.backend is 'sql'")
-        return sql_lock(cfg.url, name, timeout)
+        return sql_lock(reveal(cfg.url), name, timeout)
     return file_lock(workspace / "locks" / f"{name}.lock", timeout)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from runway.config import Settings
+from runway.config import Settings, reveal
 from runway.simulate import write_parquet_atomic
 
 TABLE = "runway_predictions"
@@ -21,7 +21,7 @@ def write_predictions(settings: Settings, predictions: pd.DataFrame, inputs: pd.
     """Store predictions (and the model inputs beside them, for monitoring)."""
     part = partition_dir(settings, batch_label)
     write_parquet_atomic(inputs, part / "inputs.parquet")
-    sink = settings.environment.predictions_sink
+    sink = reveal(settings.environment.predictions_sink)
     if sink:
         import sqlalchemy as sa
 
@@ -39,7 +39,7 @@ def write_predictions(settings: Settings, predictions: pd.DataFrame, inputs: pd.
 
 
 def read_predictions(settings: Settings, batch_labels: list[str] | None = None) -> pd.DataFrame:
-    sink = settings.environment.predictions_sink
+    sink = reveal(settings.environment.predictions_sink)
     if sink:
         import sqlalchemy as sa
 

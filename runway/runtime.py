@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from runway.config import Settings
+from runway.config import Settings, reveal
 
 
 def configure(settings: Settings) -> None:
@@ -24,7 +24,7 @@ def configure(settings: Settings) -> None:
         settings.zenml_config_dir.mkdir(parents=True, exist_ok=True)
         os.environ["ZENML_CONFIG_PATH"] = str(settings.zenml_config_dir)
     if zc.store_url:
-        os.environ["ZENML_STORE_URL"] = zc.store_url
+        os.environ["ZENML_STORE_URL"] = reveal(zc.store_url)
     os.environ["RUNWAY_ZENML_CONFIGURED"] = "1"
 
 

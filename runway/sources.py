@@ -15,7 +15,7 @@ from typing import Literal
 
 import pandas as pd
 
-from runway.config import ContractConfig, Settings, SourceConfig, resolve_path
+from runway.config import ContractConfig, Settings, SourceConfig, resolve_path, reveal
 
 Stream = Literal["sales", "plan"]
 
@@ -127,7 +127,7 @@ def _read_sql(src: SourceConfig, contract: ContractConfig, stream: Stream, until
     import sqlalchemy as sa
 
     table = src.table if stream == "sales" else f"{src.table}_{stream}"
-    engine = sa.create_engine(src.location)
+    engine = sa.create_engine(reveal(src.location))
     try:
         query = sa.text(f"SELECT * FROM {sa.sql.quoted_name(table, quote=True)}")  # noqa: S608 - table name from config
         frame = pd.read_sql(query, engine)

@@ -36,8 +36,12 @@ def test_missing_env_var_is_named(monkeypatch):
 def test_env_var_interpolation(monkeypatch):
     for var, val in {"RUNWAY_FEAST_REGISTRY_URL": "postgresql://x/y", "RUNWAY_REDIS_CONNECTION": "127.0.0.1:6379", "RUNWAY_LOCK_URL": "mysql+pymysql://root@h/db"}.items():
         monkeypatch.setenv(var, val)
+    monkeypatch.setenv("RUNWAY_KFP_HOST", "https://kfp.example")
     s = load_settings(env="staging")
-    assert s.environment.feast.registry == "postgresql://x/y" and s.environment.lock.backend == "sql"
+    from runway.config import reveal
+
+    assert s.environment.stack.kubeflow_host == "https://kfp.example", "plain keys are interpolated at load"
+    assert reveal(s.environment.feast.registry) == "postgresql://x/y" and s.environment.lock.backend == "sql"
 
 
 def test_invalid_yaml_is_named(tmp_path):
@@ -50,3 +54,26 @@ def test_invalid_yaml_is_named(tmp_path):
 def test_alert_policy_n_of_m_validated():
     with pytest.raises(ConfigError, match="breaches_required"):
         load_settings(overrides={"monitoring": {"alerts": {"breaches_required": 4, "window_count": 3}}})
+
+
+def test_settings_never_hold_a_secret_value(monkeypatch):
+    """Settings travel as pipeline parameters (ZenML DB, compiled specs):
+    connection strings keep their ${VAR} reference and are revealed at use."""
+    from runway.config import reveal
+
+    monkeypatch.setenv("RUNWAY_FEAST_REGISTRY_URL", "postgresql://runway:s3cr3t@db/feast")
+    monkeypatch.setenv("RUNWAY_REDIS_CONNECTION", "redis://:s3cr3t@cache:6379")
+    monkeypatch.setenv("RUNWAY_LOCK_URL", "mysql+pymysql://runway:s3cr3t@db/lock")
+    s = load_settings(env="staging")
+    assert "s3cr3t" not in s.model_dump_json()
+    assert s.environment.feast.registry == "${RUNWAY_FEAST_REGISTRY_URL}"
+    assert reveal(s.environment.lock.url) == "mysql+pymysql://runway:s3cr3t@db/lock"
+    assert s.environment.predictions_sink is None, "an empty optional reference means unset"
+
+
+def test_secret_reference_still_checked_at_load(monkeypatch):
+    monkeypatch.setenv("RUNWAY_FEAST_REGISTRY_URL", "postgresql://x/y")
+    monkeypatch.setenv("RUNWAY_REDIS_CONNECTION", "127.0.0.1:6379")
+    monkeypatch.delenv("RUNWAY_LOCK_URL", raising=False)
+    with pytest.raises(ConfigError, match=r"staging.yaml: key 'environment.lock.url' needs environment variable RUNWAY_LOCK_URL"):
+        load_settings(env="staging")
