@@ -92,7 +92,23 @@ def _reason(exc: BaseException, timeout: float) -> str:
     return type(exc).__name__
 
 
+def _in_cluster_client(report: PreflightReport) -> client.ApiClient | None:
+    """Inside a pod (the scheduled monitor) there is no kubeconfig: use the
+    service account token Kubernetes mounts."""
+    cfg = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=cfg)
+    except ConfigException as exc:
+        report.problems.append(f"in-cluster config is not usable: {_one_line(exc)}")
+        return None
+    report.context = report.context or "in-cluster"
+    cfg.retries = False
+    return client.ApiClient(cfg)
+
+
 def _api_client(path: str, context: str | None, report: PreflightReport) -> client.ApiClient | None:
+    if not os.path.isfile(path) and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return _in_cluster_client(report)
     if not os.path.isfile(path):
         report.problems.append(f"kubeconfig '{path}' not found")
         return None

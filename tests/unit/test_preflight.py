@@ -285,3 +285,14 @@ def test_importable_without_zenml() -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
                           env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, timeout=60)
     assert proc.returncode == 0, proc.stderr or "importing runway.k8s_preflight pulled in zenml"
+
+
+def test_in_cluster_without_a_token_is_a_clear_problem(tmp_path, monkeypatch):
+    """In a pod there is no kubeconfig; the mounted service-account token is used.
+    Outside one, the missing token is reported as one line, not a trace."""
+    from runway.k8s_preflight import preflight
+
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "1")
+    report = preflight(None, "runway-dev", "runway-pipeline-runner", [], kubeconfig=str(tmp_path / "absent"))
+    assert len(report.problems) == 1 and report.problems[0].startswith("in-cluster config is not usable")
