@@ -399,6 +399,12 @@ def reveal(value: str | None) -> str | None:
     """Resolve ``${VAR}`` references in a secret-bearing value, at use time."""
     if value is None:
         return None
+    return _substitute(value, lambda name: f"environment variable {name} is not set (needed for a connection string)")
+
+
+def _substitute(value: str, unset_message) -> str:
+    """Replace ``${VAR}`` / ``${VAR:-default}``; an unset VAR without a default
+    raises ConfigError(unset_message(VAR))."""
 
     def sub(m: re.Match[str]) -> str:
         name, default = m.group(1), m.group(2)
@@ -406,7 +412,7 @@ def reveal(value: str | None) -> str | None:
             return os.environ[name]
         if default is not None:
             return default
-        raise ConfigError(f"environment variable {name} is not set (needed for a connection string)")
+        raise ConfigError(unset_message(name))
 
     return _ENV_REF.sub(sub, value)
 
@@ -436,20 +442,15 @@ def _interpolate(value: Any, key: str, origin: Path) -> Any:
         return [_interpolate(v, f"{key}[{i}]", origin) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
+
+    def missing(name: str) -> str:
+        return f"{origin}: key '{key}' needs environment variable {name}, which is not set"
+
     if key in SECRET_KEYS and _ENV_REF.search(value):
-        _interpolate(value, key + "<checked>", origin)  # fails now, naming key and file, if unset
-        resolved = _ENV_REF.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), value)
-        return value if resolved else None  # an empty optional reference means "not set"
-
-    def sub(m: re.Match[str]) -> str:
-        name, default = m.group(1), m.group(2)
-        if name in os.environ:
-            return os.environ[name]
-        if default is not None:
-            return default
-        raise ConfigError(f"{origin}: key '{key.removesuffix('<checked>')}' needs environment variable {name}, which is not set")
-
-    return _ENV_REF.sub(sub, value)
+        # Checked now (an unset variable names key and file), kept as a
+        # reference; an empty optional one means "not set".
+        return value if _substitute(value, missing) else None
+    return _substitute(value, missing)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any], origins: dict[str, Path], src: Path, prefix: str = "") -> dict[str, Any]:

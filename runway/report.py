@@ -26,7 +26,6 @@ import html
 import io
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
@@ -386,22 +385,9 @@ def render_report(
 
 
 def write_report(html_text: str, path: str | os.PathLike[str]) -> Path:
-    """Atomically write the report (temp file + fsync + rename)."""
+    """Atomically write the report (temp file + fsync + rename, durable)."""
     if not isinstance(html_text, str):
         raise TypeError(f"html must be a str, got {type(html_text).__name__}")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(html_text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return target
+    from runway.profiling import atomic_write_bytes
+
+    return atomic_write_bytes(path, html_text.encode("utf-8"))

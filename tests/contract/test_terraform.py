@@ -546,7 +546,7 @@ def test_env_roots_differ_only_in_environment_name() -> None:
         assert norm("dev", fname) == norm("staging", fname) == norm("prod", fname), fname
     for env in ENVS:
         assert f'environment = "{env}"' in (TF / "envs" / env / "main.tf").read_text()
-        assert f'"${{path.module}}/../../../k8s/${{local.environment}}"' in (TF / "envs" / env / "main.tf").read_text()
+        assert '"${path.module}/../../../k8s/${local.environment}"' in (TF / "envs" / env / "main.tf").read_text()
 
 
 def test_no_state_or_lock_files_committed() -> None:
