@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from uuid import UUID
 
 import pandas as pd
 import pytest
@@ -119,3 +120,22 @@ def test_rollback_to_a_named_version_and_refusals(trained):
     with pytest.raises(registry.RegistryError, match="already production"):
         registry.rollback(settings, settings.model.name, "2")
     assert registry.rollback(settings, settings.model.name, "1")["version"] == "1"
+
+
+def test_shadow_scores_the_staging_candidate_beside_production(trained):
+    settings, _ = trained
+    from pipelines.training import run_training
+    from zenml.enums import ModelStages
+
+    names = sorted(p.name.split(".")[0].removeprefix("batch=") for p in settings.workspace_path("raw", "sales").glob("*.parquet"))
+    run_training(settings, batches=names[:-2])
+    v2 = registry.version(settings.model.name, "2")
+    Client().update_model_version(settings.model.name, UUID(v2.id), stage=ModelStages.STAGING, force=True)
+    shadowed = Settings.model_validate({**settings.model_dump(), "inference": {**settings.inference.model_dump(), "shadow_share": 0.5}})
+    week = _week(settings)
+    summary, preds = _infer(shadowed, week)
+    assert summary["shadow"]["enabled"] and summary["shadow"]["version"] == "2"
+    assert set(preds["served_by"]) == {"production"}, "the shadow never serves"
+    scored = preds["shadow_prediction"].notna()
+    assert 0 < scored.sum() < len(preds) and summary["shadow"]["rows"] == int(scored.sum())
+    assert (preds.loc[scored, "shadow_version"] == "2").all()
