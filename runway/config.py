@@ -297,6 +297,12 @@ class LockConfig(_Strict):
     backend: Literal["file", "sql"] = "file"
     url: str | None = None  # SQLAlchemy URL for backend 'sql'
 
+    @model_validator(mode="after")
+    def _sql_needs_url(self) -> "LockConfig":
+        if self.backend == "sql" and not self.url:
+            raise ValueError("lock.backend 'sql' needs lock.url (a MySQL/MariaDB or PostgreSQL SQLAlchemy URL)")
+        return self
+
 
 class StackConfig(_Strict):
     """Remote stack settings (Kubeflow / Kubernetes orchestrators)."""

@@ -12,7 +12,8 @@ def root_cause(exc: BaseException) -> BaseException:
         seen.add(id(exc))
         if type(exc).__name__ in _SELF_EXPLAINING:
             return exc
-        nxt = exc.__cause__ or exc.__context__
+        # `raise ... from None` means the new message replaces the old one.
+        nxt = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
         if nxt is None:
             return exc
         exc = nxt

@@ -298,7 +298,7 @@ def apply(store, repo_dir: str | os.PathLike[str] | None = None):
         apply_total_with_repo_instance(
             store, store.project, store.registry, repo, skip_source_validation=False
         )
-    logger.info("feast apply (%s):\n%s", store.project, out.getvalue().strip())
+    logger.debug("feast apply (%s):\n%s", store.project, out.getvalue().strip())
     return repo
 
 

@@ -76,7 +76,7 @@ def list_versions(model: str, stage: str | None = None) -> list[VersionInfo]:
         return []
     out, page = [], 1
     while True:
-        resp = Client().list_model_versions(model_name_or_id=model, stage=stage, page=page, size=100, hydrate=True)
+        resp = Client().list_model_versions(model=model, stage=stage, page=page, size=100, hydrate=True)
         out.extend(_info(mv) for mv in resp.items)
         if page >= resp.total_pages:
             return out

@@ -19,6 +19,14 @@ def configure(settings: Settings) -> None:
     os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
     os.environ.setdefault("ZENML_ENABLE_RICH_TRACEBACK", "false")
     os.environ.setdefault("AUTO_OPEN_DASHBOARD", "false")
+    os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "1")  # no network here; and no phoning home
+    # Feast logs every registry refresh at INFO: noise in every step's log.
+    import logging
+    import warnings
+
+    logging.getLogger("feast").setLevel(logging.WARNING)
+    # Raised inside ZenML's own pydantic models on every step: not actionable here.
+    warnings.filterwarnings("ignore", message=r".*__get_pydantic_core_schema__.*")
     zc = settings.environment.zenml
     if settings.zenml_config_dir:
         settings.zenml_config_dir.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ os.environ["ZENML_CONFIG_PATH"] = str(_ZENML_HOME)
 os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
 os.environ["ZENML_ENABLE_RICH_TRACEBACK"] = "false"
 os.environ["AUTO_OPEN_DASHBOARD"] = "false"
+os.environ["WHYLOGS_NO_ANALYTICS"] = "1"
 os.environ["RUNWAY_ZENML_CONFIGURED"] = "1"  # the suite configured ZenML itself
 os.environ.setdefault("ZENML_LOGGING_VERBOSITY", "WARN")
 

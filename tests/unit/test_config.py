@@ -77,3 +77,22 @@ def test_secret_reference_still_checked_at_load(monkeypatch):
     monkeypatch.delenv("RUNWAY_LOCK_URL", raising=False)
     with pytest.raises(ConfigError, match=r"staging.yaml: key 'environment.lock.url' needs environment variable RUNWAY_LOCK_URL"):
         load_settings(env="staging")
+
+
+def test_sql_lock_without_url_is_refused_at_load(tmp_path):
+    env = tmp_path / "e.yaml"
+    env.write_text("name: e\nlock: {backend: sql}\n")
+    with pytest.raises(ConfigError, match=r"e.yaml: key 'environment.lock': .*needs lock.url"):
+        load_settings(env=str(env))
+
+
+def test_error_unwrapping_keeps_the_message_that_replaced_another():
+    from runway.errors import describe
+
+    try:
+        try:
+            int("x")
+        except ValueError:
+            raise ValueError("--week: not a date (YYYY-MM-DD): '2031-13-01'") from None
+    except ValueError as exc:
+        assert describe(exc) == "ValueError: --week: not a date (YYYY-MM-DD): '2031-13-01'"
