@@ -203,6 +203,10 @@ class RetrainingConfig(_Strict):
     # holdout WAPE by this share (labels complete enough to judge).
     auto_rollback: bool = False
     rollback_wape_increase: float = Field(0.25, gt=0)
+    # Monitoring windows after a retrain in which drift/performance alone do
+    # not retrain again (on demand and schedule still do): the new candidate
+    # needs new data before another attempt can differ.
+    cooldown_windows: int = Field(1, ge=0, le=52)
 
     @field_validator("schedule_cron")
     @classmethod

@@ -102,6 +102,18 @@ class DecisionLog:
                 return rec.get("artifact_sha256")
         return None
 
+    def windows_since_retrain(self, model: str) -> int | None:
+        """Monitoring decisions logged since the last retrain (None: never retrained)."""
+        n = 0
+        for rec in reversed(self.entries()):
+            if rec.get("model") != model:
+                continue
+            if rec.get("action") == "retrain":
+                return n
+            if rec.get("action") == "no_retrain":
+                n += 1
+        return None
+
     def production_history(self, model: str) -> list[str]:
         """Versions that became production, oldest first (for last-known-good)."""
         return [str(r["version"]) for r in self.entries() if r.get("model") == model and r.get("action") in ("promote", "rollback")]

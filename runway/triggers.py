@@ -54,6 +54,7 @@ def decide_retraining(
     label_completeness: float = 0.0,
     last_training: datetime | None = None,
     now: datetime | None = None,
+    windows_since_retrain: int | None = None,
 ) -> TriggerDecision:
     d = TriggerDecision(False)
     if on_demand:
@@ -75,6 +76,10 @@ def decide_retraining(
     if cfg.on_drift and drift_alerts:
         d.triggers.append("drift")
         d.reasons.append(f"drift alerts: {', '.join(drift_alerts)}")
+    cooling = windows_since_retrain is not None and windows_since_retrain < cfg.cooldown_windows
+    if cooling and d.triggers and set(d.triggers) <= {"drift", "performance"}:
+        d.reasons.append(f"in retraining cooldown ({windows_since_retrain} of {cfg.cooldown_windows} windows since the last retrain)")
+        d.triggers = []
     d.retrain = bool(d.triggers)
     if not d.retrain and not d.reasons:
         d.reasons.append("no trigger fired")

@@ -121,6 +121,7 @@ def alerts_and_triggers(settings: Settings, assessment: dict, on_demand: bool = 
         label_completeness=assessment["label_completeness"],
         last_training=last_time,
         now=datetime.now(timezone.utc),
+        windows_since_retrain=decisions.windows_since_retrain(settings.model.name),
     )
     decisions.append({"model": settings.model.name, "version": assessment.get("reference_version"), "action": "retrain" if trigger.retrain else "no_retrain", "reason": "; ".join(trigger.reasons), "window": assessment["window"], "triggers": trigger.triggers, "git_commit": git_commit(), "env": settings.environment.name})
 

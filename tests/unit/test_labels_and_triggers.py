@@ -78,3 +78,23 @@ def test_rollback_policy():
     assert decide_rollback(0.55, 0.40, 1.0, CFG) is not None
     assert decide_rollback(0.55, 0.40, 0.5, CFG) is None, "not judged on incomplete labels"
     assert decide_rollback(0.55, 0.40, 1.0, RetrainingConfig(auto_rollback=False)) is None
+
+
+def test_retraining_cooldown_holds_drift_but_not_on_demand():
+    recent = datetime(2026, 11, 24, 4, tzinfo=timezone.utc)
+    held = decide_retraining(CFG, drift_alerts=["drift:price"], last_training=recent, now=NOW, windows_since_retrain=0)
+    assert not held.retrain and "cooldown" in held.reasons[-1]
+    after = decide_retraining(CFG, drift_alerts=["drift:price"], last_training=recent, now=NOW, windows_since_retrain=1)
+    assert after.triggers == ["drift"]
+    asked = decide_retraining(CFG, on_demand=True, drift_alerts=["drift:price"], last_training=recent, now=NOW, windows_since_retrain=0)
+    assert asked.retrain and "on_demand" in asked.triggers
+
+
+def test_windows_since_retrain_counts_monitoring_decisions(tmp_path):
+    from runway.decision_log import DecisionLog
+
+    log = DecisionLog(tmp_path / "d.jsonl")
+    assert log.windows_since_retrain("m") is None
+    for action in ("no_retrain", "retrain", "reject", "no_retrain", "no_retrain"):
+        log.append({"model": "m", "version": "1", "action": action})
+    assert log.windows_since_retrain("m") == 2
