@@ -9,13 +9,13 @@ import os
 import shutil
 import uuid
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from runway import feature_store as fs_lib
 from runway.config import PROJECT_ROOT, load_settings
 from runway.features import SALES_HISTORY, STORE_SALES, compute_feature_tables, write_feature_tables
+from tests.integration.conftest import tiny_sales
 
 pytestmark = [pytest.mark.integration, pytest.mark.services]
 
@@ -65,22 +65,7 @@ def redis_project():
 
 
 def small_sales(days: int = 45, seed: int = 4) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    idx = pd.MultiIndex.from_product([["S000", "S001"], ["I000", "I001"], range(days)], names=["store_id", "item_id", "d"]).to_frame(index=False)
-    n = len(idx)
-    return pd.DataFrame(
-        {
-            "date": DAY0 + pd.to_timedelta(idx["d"], unit="D"),
-            "store_id": idx["store_id"],
-            "item_id": idx["item_id"],
-            "region": "north",
-            "price": rng.uniform(1, 5, n).round(2),
-            "on_promotion": rng.random(n) < 0.2,
-            "is_holiday": (idx["d"] % 9 == 2).to_numpy(),
-            "stockout": rng.random(n) < 0.05,
-            "units_sold": rng.poisson(8, n).astype(float),
-        }
-    )
+    return tiny_sales(days, seed, ["I000", "I001"], holiday_every=9, holiday_offset=2, day0=DAY0)
 
 
 def test_sql_registry_and_redis_online_store(tmp_path, pg_database, redis_project):

@@ -9,13 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from runway import feature_store as fs_lib
 from runway.config import PROJECT_ROOT, load_settings
 from runway.features import SALES_HISTORY, compute_feature_tables, feature_columns, lag_name, write_feature_tables
+from tests.integration.conftest import tiny_sales
 
 pytestmark = pytest.mark.integration
 
@@ -31,22 +31,7 @@ def day(d: float) -> pd.Timestamp:
 
 
 def small_sales(days: int = 60, seed: int = 2) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    idx = pd.MultiIndex.from_product([["S000", "S001"], ["I000", "I001", "I002"], range(days)], names=["store_id", "item_id", "d"]).to_frame(index=False)
-    n = len(idx)
-    return pd.DataFrame(
-        {
-            "date": DAY0 + pd.to_timedelta(idx["d"], unit="D"),
-            "store_id": idx["store_id"],
-            "item_id": idx["item_id"],
-            "region": "north",
-            "price": rng.uniform(1, 5, n).round(2),
-            "on_promotion": rng.random(n) < 0.2,
-            "is_holiday": (idx["d"] % 11 == 3).to_numpy(),
-            "stockout": rng.random(n) < 0.05,
-            "units_sold": rng.poisson(8, n).astype(float),
-        }
-    )
+    return tiny_sales(days, seed, ["I000", "I001", "I002"], holiday_every=11, holiday_offset=3, day0=DAY0)
 
 
 def copy_repo(dst: Path) -> Path:

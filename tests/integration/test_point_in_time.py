@@ -17,6 +17,7 @@ import pytest
 from runway import feature_store as fs_lib
 from runway.config import PROJECT_ROOT, load_settings
 from runway.features import CALENDAR, SALES_HISTORY, compute_feature_tables, lag_name, write_feature_tables
+from tests.integration.conftest import tiny_sales
 
 pytestmark = pytest.mark.integration
 
@@ -31,22 +32,7 @@ def day(d: float) -> pd.Timestamp:
 
 
 def small_sales(days: int = 60, seed: int = 11) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    idx = pd.MultiIndex.from_product([["S000", "S001"], ["I000", "I001"], range(days)], names=["store_id", "item_id", "d"]).to_frame(index=False)
-    n = len(idx)
-    df = pd.DataFrame(
-        {
-            "date": DAY0 + pd.to_timedelta(idx["d"], unit="D"),
-            "store_id": idx["store_id"],
-            "item_id": idx["item_id"],
-            "region": "north",
-            "price": rng.uniform(1, 5, n).round(2),
-            "on_promotion": rng.random(n) < 0.2,
-            "is_holiday": (idx["d"] % 13 == 5).to_numpy(),
-            "stockout": rng.random(n) < 0.05,
-            "units_sold": rng.poisson(8, n).astype(float),
-        }
-    )
+    df = tiny_sales(days, seed, ["I000", "I001"], holiday_every=13, holiday_offset=5, day0=DAY0)
     df.loc[df["date"] > day(days - 8), "units_sold"] = np.nan  # plan rows
     return df
 
