@@ -85,24 +85,22 @@ def _boot(settings: Settings) -> None:
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     import shutil
-    from datetime import timedelta
 
+    from pipelines.loop import SCENARIO_ALIASES, ensure_live_data, live_weeks
     from runway import simulate
 
     raw = settings.workspace_path(settings.environment.source.location)
+    if SCENARIO_ALIASES.get(args.scenario, args.scenario) not in simulate.SCENARIOS:
+        print(f"error: --scenario must be one of none, drift, {', '.join(simulate.SCENARIOS[1:])}; got {args.scenario!r}", file=sys.stderr)
+        return EXIT_USAGE
     if args.reset and raw.exists():
         shutil.rmtree(raw)
-    if args.scenario not in simulate.SCENARIOS:
-        print(f"error: --scenario must be one of {', '.join(simulate.SCENARIOS)}, got {args.scenario!r}", file=sys.stderr)
-        return EXIT_USAGE
     wrote = simulate.ensure_sample_data(raw, settings.simulation)
     print(f"history: {'written' if wrote else 'already present'} under {raw / 'sales'}")
-    start = simulate.history_end(settings.simulation)
-    existing = sorted((raw / "plan").glob("batch=*.parquet"))
-    for k in range(args.weeks):
-        week = start + timedelta(days=settings.simulation.batch_days * (len(existing) + k))
-        plan, sales = simulate.write_live_week(raw, settings.simulation, week, args.scenario)
-        print(f"live week {week}: plan {plan.name}, actuals {sales.name} (scenario {args.scenario})")
+    existing = len(list((raw / "plan").glob("batch=*.parquet")))
+    if args.weeks:
+        for week in ensure_live_data(settings, live_weeks(settings, existing + args.weeks)[existing:], args.scenario):
+            print(f"live week {week}: plan and late actuals written (scenario {args.scenario})")
     return 0
 
 
@@ -160,10 +158,9 @@ def cmd_infer(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_monitor(settings: Settings, args: argparse.Namespace) -> int:
     _boot(settings)
+    from pipelines.loop import pending_monitoring
     from pipelines.monitoring import run_monitoring
     from pipelines.training import run_training
-
-    from pipelines.loop import pending_monitoring
 
     weeks = [_date(w, "--weeks") for w in args.weeks] if args.weeks else pending_monitoring(settings)
     if not weeks:

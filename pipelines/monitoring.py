@@ -19,7 +19,7 @@ from steps.monitoring import alerts_and_triggers, assess_window, load_reference,
 def monitoring_pipeline(settings: Settings, batches: list[str], window_id: str, as_of: str, sales_fingerprint: str, on_demand: bool = False) -> None:
     actuals = ingest_batch(settings=settings, stream="sales", fingerprint=sales_fingerprint, as_of=as_of, id="ingest_actuals")
     predictions, inputs = load_window(settings=settings, batches=batches)
-    reference, reference_predictions, reference_info = load_reference(settings=settings, window_predictions=predictions)
+    reference, reference_predictions, reference_info = load_reference(settings=settings, window_predictions=predictions, window_inputs=inputs)
     assessment = assess_window(
         settings=settings, window_id=window_id, as_of=as_of, reference_inputs=reference, reference_predictions=reference_predictions,
         reference_info=reference_info, window_predictions=predictions, window_inputs=inputs, actuals=actuals,

@@ -102,6 +102,13 @@ class DecisionLog:
                 return rec.get("artifact_sha256")
         return None
 
+    def last_training_time(self, model: str) -> datetime | None:
+        """When a training run last reached the gate (promoted or rejected)."""
+        for rec in reversed(self.entries()):
+            if rec.get("model") == model and rec.get("action") in ("promote", "reject"):
+                return datetime.fromisoformat(rec["time"])
+        return None
+
     def windows_since_retrain(self, model: str) -> int | None:
         """Monitoring decisions logged since the last retrain (None: never retrained)."""
         n = 0

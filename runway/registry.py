@@ -24,7 +24,7 @@ from zenml.io import fileio
 
 from runway.config import Settings
 from runway.decision_log import DecisionLog, git_commit
-from runway.locks import promotion_lock  # noqa: F401 - re-exported for steps
+from runway.locks import promotion_lock
 from runway.modeling import ArtifactIntegrityError, ForecastModel, deserialize_verified, sha256_bytes
 
 MODEL_ARTIFACT = "model"
@@ -146,6 +146,14 @@ def set_production(settings: Settings, model: str, version_name: str, *, action:
                 **(extra or {}),
             }
         )
+
+
+def set_candidate_stage(settings: Settings, model: str, version_name: str, stage: str) -> None:
+    """Park a rejected candidate in staging (shadow-scorable) or archived, under the lock."""
+    if stage not in (ModelStages.STAGING.value, ModelStages.ARCHIVED.value):
+        raise ValueError(f"a candidate can only be parked in staging or archived, not {stage!r}; use set_production")
+    with promotion_lock(settings.environment.lock, settings.workspace, model):
+        Client().update_model_version(model, UUID(version(model, version_name).id), stage=stage, force=True)
 
 
 def record_rejection(settings: Settings, model: str, version_name: str, reason: str, extra: dict | None = None, sha: str | None = None) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import datetime, timezone
 from typing import Annotated, Tuple
@@ -50,8 +51,10 @@ def feature_join_keys(settings: Settings) -> dict[str, list[str]]:
 
 
 @step(enable_cache=False)
-def load_reference(settings: Settings, window_predictions: pd.DataFrame) -> Tuple[Annotated[pd.DataFrame, "reference_inputs"], Annotated[np.ndarray, "reference_predictions"], Annotated[dict, "reference_info"]]:
-    """The training frame and predictions of the version that served the window."""
+def load_reference(settings: Settings, window_predictions: pd.DataFrame, window_inputs: pd.DataFrame) -> Tuple[Annotated[pd.DataFrame, "reference_inputs"], Annotated[np.ndarray, "reference_predictions"], Annotated[dict, "reference_info"]]:
+    """The training frame and predictions of the version that served the window,
+    and what whylogs says of the window's inputs against that version's
+    reference profile."""
     model = settings.model.name
     served = Counter(v for v in window_predictions.get("model_version", pd.Series(dtype=str)) if v and v != "rule")
     version = served.most_common(1)[0][0] if served else None
@@ -66,11 +69,13 @@ def load_reference(settings: Settings, window_predictions: pd.DataFrame) -> Tupl
         reference = reference.sample(REFERENCE_SAMPLE_ROWS, random_state=0)
     forecaster = registry_lib.load_verified(settings, model, version)
     ref_pred = forecaster.predict(reference)
-    profile_diff = profiling_lib.compare_profiles(mv.get_artifact("reference_profile").load(), profiling_lib.profile_frame(reference[forecaster.features]))
+    current_cols = [c for c in forecaster.features if c in window_inputs.columns]
+    profile_diff = profiling_lib.compare_profiles(mv.get_artifact("reference_profile").load(), profiling_lib.profile_frame(window_inputs[current_cols]))
+    profile_diff = profile_diff[["column", "status", "null_fraction_change", "mean_shift_sd", "stddev_ratio", "sketch_ks"]]
     feature_keys = feature_join_keys(settings)
     evaluation = mv.run_metadata.get("evaluation") or {}
     holdout_wape = (evaluation.get("candidate") or {}).get("wape")
-    info = {"version": version, "features": forecaster.features, "rows": len(reference), "profile_columns": int(len(profile_diff)), "holdout_wape": holdout_wape, "reference_window": note, "feature_keys": feature_keys}
+    info = {"version": version, "features": forecaster.features, "rows": len(reference), "profile_comparison": profile_diff.astype(object).where(profile_diff.notna(), None).to_dict("records"), "holdout_wape": holdout_wape, "reference_window": note, "feature_keys": feature_keys}
     return reference.reset_index(drop=True), ref_pred, info
 
 
@@ -91,7 +96,7 @@ def assess_window(
         reference_wape=reference_info.get("holdout_wape"),
         feature_keys=reference_info.get("feature_keys"),
     )
-    out = a.summary() | {"drift": a.drift.to_dict(), "output_drift_detail": a.output_drift.to_dict(), "segments": a.segments.to_dict("records"), "kpi_table": a.kpi.to_dict("records") if a.kpi is not None else [], "reference_version": reference_info["version"], "reference_wape": reference_info.get("holdout_wape"), "reference_window": reference_info.get("reference_window")}
+    out = a.summary() | {"drift": a.drift.to_dict(), "output_drift_detail": a.output_drift.to_dict(), "segments": a.segments.to_dict("records"), "kpi_table": a.kpi.to_dict("records") if a.kpi is not None else [], "reference_version": reference_info["version"], "reference_wape": reference_info.get("holdout_wape"), "reference_window": reference_info.get("reference_window"), "profile_comparison": reference_info.get("profile_comparison", [])}
     log_metadata({"input_drift": a.drift.severity, "output_drift": a.output_drift.severity, "label_completeness": a.label_completeness, **({"live_wape": a.performance["wape"]} if a.performance else {})})
     return out
 
@@ -108,8 +113,6 @@ def alerts_and_triggers(settings: Settings, assessment: dict, on_demand: bool = 
     webhook = alerts_lib.send_webhook(mon.alerts.webhook_url, alerts) if (alerts and mon.alerts.webhook_url) else None
 
     decisions = registry_lib.decision_log(settings)
-    last_train = decisions.latest(settings.model.name, action="promote") or decisions.latest(settings.model.name)
-    last_time = datetime.fromisoformat(last_train["time"]) if last_train else None
     perf = assessment.get("performance") or {}
     trigger = triggers_lib.decide_retraining(
         mon.retraining,
@@ -119,7 +122,7 @@ def alerts_and_triggers(settings: Settings, assessment: dict, on_demand: bool = 
         live_wape=perf.get("wape"),
         reference_wape=assessment.get("reference_wape"),
         label_completeness=assessment["label_completeness"],
-        last_training=last_time,
+        last_training=decisions.last_training_time(settings.model.name),
         now=datetime.now(timezone.utc),
         windows_since_retrain=decisions.windows_since_retrain(settings.model.name),
     )
@@ -145,8 +148,6 @@ def alerts_and_triggers(settings: Settings, assessment: dict, on_demand: bool = 
 def _history(settings: Settings, assessment: dict) -> list[dict]:
     """Past windows' performance and KPIs, for the report's time series."""
     path = settings.workspace_path("monitoring", "history.jsonl")
-    import json
-
     past = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()] if path.exists() else []
     row = {"window": assessment["window"], **(assessment.get("performance") or {}), **(assessment.get("kpi") or {})}
     past = [p for p in past if p.get("window") != row["window"]] + [row]

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
 from zenml import get_step_context, log_metadata, step
 from zenml.enums import ModelStages
-from zenml.client import Client
 from zenml.logger import get_logger
 
 import runway.promotion as promotion_lib
@@ -48,8 +46,7 @@ def promote_model(settings: Settings, evaluation: dict) -> Annotated[dict, "prom
         # staging, where batch inference can shadow-score it on live data.
         beat_baseline = next((c.passed for c in decision.checks if c.name == "beats_baseline"), False)
         stage = ModelStages.STAGING.value if beat_baseline and not decision.reason.startswith("duplicate") else ModelStages.ARCHIVED.value
-        with registry_lib.promotion_lock(settings.environment.lock, settings.workspace, model_name):
-            Client().update_model_version(model_name, UUID(registry_lib.version(model_name, version_name).id), stage=stage, force=True)
+        registry_lib.set_candidate_stage(settings, model_name, version_name, stage)
         record = registry_lib.record_rejection(settings, model_name, version_name, decision.reason, extra, sha)
     logger.info("model %s v%s -> %s: %s", model_name, version_name, stage, decision.reason)
     return {"model": model_name, "version": version_name, "stage": stage, **decision.to_dict(), "artifact_sha256": sha, "logged_at": record["time"]}

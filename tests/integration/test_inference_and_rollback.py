@@ -124,8 +124,9 @@ def test_rollback_to_a_named_version_and_refusals(trained):
 
 def test_shadow_scores_the_staging_candidate_beside_production(trained):
     settings, _ = trained
-    from pipelines.training import run_training
     from zenml.enums import ModelStages
+
+    from pipelines.training import run_training
 
     names = sorted(p.name.split(".")[0].removeprefix("batch=") for p in settings.workspace_path("raw", "sales").glob("*.parquet"))
     run_training(settings, batches=names[:-2])
@@ -139,3 +140,9 @@ def test_shadow_scores_the_staging_candidate_beside_production(trained):
     scored = preds["shadow_prediction"].notna()
     assert 0 < scored.sum() < len(preds) and summary["shadow"]["rows"] == int(scored.sum())
     assert (preds.loc[scored, "shadow_version"] == "2").all()
+
+
+def test_a_candidate_cannot_be_parked_in_production(trained):
+    settings, _ = trained
+    with pytest.raises(ValueError, match="use set_production"):
+        registry.set_candidate_stage(settings, settings.model.name, "1", "production")

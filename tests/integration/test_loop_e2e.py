@@ -35,3 +35,7 @@ def test_drift_alert_retrain_gate_promote_rollback(tmp_path, feature_repo_copy):
     assert registry.production(settings.model.name).version == old_prod["version"]
     assert log.verify() == []
     assert any(p.endswith(".html") for p in (m["report"] for m in out["monitoring"]))
+    # whylogs: each window's inputs against the serving version's reference profile
+    comparison = out["monitoring"][-1]["assessment"]["profile_comparison"]
+    price = next(r for r in comparison if r["column"] == "price_rel_28d")
+    assert price["status"] == "both" and price["mean_shift_sd"] is not None

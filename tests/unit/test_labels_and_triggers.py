@@ -98,3 +98,13 @@ def test_windows_since_retrain_counts_monitoring_decisions(tmp_path):
     for action in ("no_retrain", "retrain", "reject", "no_retrain", "no_retrain"):
         log.append({"model": "m", "version": "1", "action": action})
     assert log.windows_since_retrain("m") == 2
+
+
+def test_last_training_time_ignores_monitoring_decisions(tmp_path):
+    from runway.decision_log import DecisionLog
+
+    log = DecisionLog(tmp_path / "d.jsonl")
+    assert log.last_training_time("m") is None
+    trained = log.append({"model": "m", "version": "1", "action": "reject"})
+    log.append({"model": "m", "version": "1", "action": "no_retrain"})
+    assert log.last_training_time("m") == datetime.fromisoformat(trained["time"])
