@@ -68,8 +68,8 @@ from runway.stacks import (
     active_stack,
     ensure_stack,
     local_server,
-    pipeline_objects,
     pipeline_key,
+    pipeline_objects,
     pipeline_options,
     placeholder_kubeconfig,
     run_options,
@@ -95,7 +95,7 @@ def compile_targets(settings: Settings) -> dict[str, tuple[Any, dict[str, Any]]]
     labels_due = as_of + timedelta(days=sim.batch_days + sim.label_delay_days)
     fp = COMPILE_FINGERPRINT
     return {
-        "training": (build(settings, fp), {"settings": settings, "fingerprint": fp, "batches": None, "as_of": None}),
+        "training": (build(settings), {"settings": settings, "fingerprint": fp, "batches": None, "as_of": None}),
         "batch_inference": (
             batch_inference_pipeline.with_options(run_name=f"inference-{settings.use_case}-{label}-{{time}}"),
             {"settings": settings, "sales_fingerprint": fp, "plan_fingerprint": fp, "week": label, "as_of": as_of.isoformat()},

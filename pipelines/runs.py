@@ -7,7 +7,6 @@ import re
 from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
-
 _EXC_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Violation|Timeout)\b.*?:")
 
 

@@ -38,7 +38,7 @@ def model_for(settings: Settings) -> Model:
     )
 
 
-def build(settings: Settings, fingerprint: str):
+def build(settings: Settings):
     """The pipeline with its model attached, ready to call."""
     return training_pipeline.with_options(model=model_for(settings), run_name=f"training-{settings.use_case}-{{date}}-{{time}}")
 
@@ -54,7 +54,7 @@ def run_training(settings: Settings, batches: Optional[list[str]] = None, as_of:
 
     batch = sources.read_batches(settings, "sales", batches=batches)
     t0 = time.perf_counter()
-    run = build(settings, batch.fingerprint)(settings=settings, fingerprint=batch.fingerprint, batches=batches, as_of=as_of)
+    run = build(settings)(settings=settings, fingerprint=batch.fingerprint, batches=batches, as_of=as_of)
     seconds = time.perf_counter() - t0
     return {
         "run": run.name,

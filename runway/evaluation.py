@@ -82,7 +82,6 @@ def evaluate(
 
 def report_from_dict(d: dict) -> EvaluationReport:
     """Inverse of ``EvaluationReport.to_dict`` (artifacts travel as JSON)."""
-    from runway.metrics import GainInterval, Metrics
 
     def m(x: dict | None) -> Metrics | None:
         return Metrics(**x) if x else None

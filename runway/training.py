@@ -12,6 +12,7 @@ import pandas as pd
 
 from runway.config import Settings
 
+
 def entity_frame(rows: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     keys = settings.features.entity_keys
     missing = [c for c in [*keys, settings.contract.timestamp] if c not in rows.columns]

@@ -55,6 +55,15 @@ def settings(tmp_path: Path, feature_repo_copy: Path) -> Settings:
     return make_settings(tmp_path, feature_repo_copy)
 
 
+def free_port() -> int:
+    """A port nothing listens on right now (for servers a test starts)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _url_or_skip(var: str) -> str:
     url = os.environ.get(var)
     if not url:

@@ -16,11 +16,12 @@ the Role suffices and that the image runs.
 from __future__ import annotations
 
 import json
-import socket
 
 import kubernetes_validate
 import pytest
 import yaml
+
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.contract
 
@@ -34,11 +35,6 @@ STACK = {
     "required_secrets": ["runway-zenml", "runway-object-store", "runway-feast"],
 }
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,12 @@ runs the steps against a reachable ZenML server and S3 store.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.contract
 
@@ -32,11 +33,6 @@ SECRET_ENV = {
 }
 IMAGE = "registry.example.com/runway:1.2.3"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ runs, so nothing here assumes they are empty."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 
@@ -23,19 +22,13 @@ SERVICE = "retail_demand_v1"
 DAY0 = pd.Timestamp("2024-03-01", tz="UTC")
 
 
-def _env(var: str) -> str:
-    value = os.environ.get(var)
-    if not value:
-        pytest.skip(f"{var} is not set; set it to run the Feast tests against the real service")
-    return value
-
 
 @pytest.fixture
-def pg_database():
+def pg_database(postgres_url):
     """A fresh database on the server of RUNWAY_TEST_POSTGRES_URL, dropped afterwards."""
     import sqlalchemy as sa
 
-    admin_url = sa.engine.make_url(_env("RUNWAY_TEST_POSTGRES_URL"))
+    admin_url = sa.engine.make_url(postgres_url)
     name = f"runway_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -49,11 +42,11 @@ def pg_database():
 
 
 @pytest.fixture
-def redis_project():
+def redis_project(redis_url):
     """A Feast project name unique to this test; its Redis keys are deleted afterwards."""
     import redis
 
-    url = _env("RUNWAY_TEST_REDIS_URL")
+    url = redis_url
     project = f"runway_test_{uuid.uuid4().hex[:12]}"
     client = redis.Redis.from_url(url)
     try:

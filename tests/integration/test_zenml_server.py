@@ -10,13 +10,10 @@ import uuid
 
 import pytest
 
+from tests.conftest import free_port
+
 pytestmark = pytest.mark.integration
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_open(port: int) -> bool:
