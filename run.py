@@ -78,7 +78,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _boot(settings: Settings) -> None:
-    from runway import runtime
+    from runway.platform import runtime
 
     runtime.configure(settings)
 
@@ -112,7 +112,7 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> dict:
 
 
 def _print_training_summary(settings: Settings, result: dict) -> None:
-    from runway import runtime
+    from runway.platform import runtime
 
     d, e = result["decision"], result["evaluation"]
     m = e["primary_metric"]
@@ -197,7 +197,7 @@ def _print_monitoring(out: dict) -> None:
 
 def cmd_rollback(settings: Settings, args: argparse.Namespace) -> int:
     _boot(settings)
-    from runway import registry
+    from runway.governance import registry
 
     rec = registry.rollback(settings, settings.model.name, args.to_version)
     print(f"{settings.model.name}: production is now v{rec['version']} (was v{rec['previous_production']}); sha256 {rec['artifact_sha256']}")
@@ -223,7 +223,7 @@ def cmd_all(settings: Settings, args: argparse.Namespace) -> int:
         print(f"\n=== retraining (triggered by monitoring of {r['window']}) ===")
         _print_training_summary(settings, r)
     print("\n=== the loop in one line per decision ===")
-    from runway.registry import decision_log
+    from runway.governance.registry import decision_log
 
     for e in decision_log(settings).entries():
         print(f"  v{e.get('version')}: {e.get('action'):10s} {e.get('reason')}")
@@ -244,7 +244,7 @@ def cmd_compile(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_remote(settings: Settings, args: argparse.Namespace, pipeline: str) -> int:
     """Run one pipeline on the Kubeflow or Kubernetes stack (preflight first)."""
     _boot(settings)
-    from runway.stacks import run_on_stack
+    from runway.platform.stacks import run_on_stack
 
     params: dict = {}
     if pipeline == "training" and getattr(args, "batches", None):
@@ -261,7 +261,7 @@ def cmd_remote(settings: Settings, args: argparse.Namespace, pipeline: str) -> i
 
 
 def cmd_decisions(settings: Settings, args: argparse.Namespace) -> int:
-    from runway.decision_log import DecisionLog
+    from runway.governance.decision_log import DecisionLog
 
     log = DecisionLog(settings.workspace_path("decisions.jsonl"))
     if args.verify:
@@ -281,7 +281,7 @@ def cmd_decisions(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_registry(settings: Settings, args: argparse.Namespace) -> int:
     _boot(settings)
-    from runway import registry
+    from runway.governance import registry
 
     name = settings.model.name
     if args.action == "list":

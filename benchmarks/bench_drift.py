@@ -4,7 +4,7 @@
 Contestants (each in its own fresh subprocess, reading the same two parquet
 files, so wall time and peak RSS are per contestant):
 
-* ``runway``    : ``runway.drift.drift_report(ref, cur)`` + ``runway.profiling.profile_frame``
+* ``runway``    : ``runway.monitoring.drift.drift_report(ref, cur)`` + ``runway.monitoring.profiling.profile_frame``
                   of both frames (chunked, 200k rows).
 * ``whylogs``   : whylogs' default ``why.log(df).view()`` of both frames (profile only,
                   no drift statistics). Same venv as Runway.
@@ -105,8 +105,8 @@ def contestant_main(name: str, ref_path: str, cur_path: str, result_path: str) -
         import pandas as pd
         import whylogs
 
-        from runway.drift import drift_report
-        from runway.profiling import profile_frame
+        from runway.monitoring.drift import drift_report
+        from runway.monitoring.profiling import profile_frame
 
         out["versions"] = {"pandas": pd.__version__, "whylogs": whylogs.__version__}
     elif name == "whylogs":

@@ -1,13 +1,13 @@
 """Feast definitions for the retail demand use case.
 
 Entities ``store`` and ``item``; one FileSource + FeatureView per table that
-``runway.features.compute_feature_tables`` writes to ``<this dir>/data/``;
+``runway.features.engine.compute_feature_tables`` writes to ``<this dir>/data/``;
 the versioned FeatureService ``retail_demand_v1`` the model reads.
 
 Self-contained on purpose: ``feast apply`` imports this file with only the
 repo directory on ``sys.path``, so it cannot import ``runway``. The constants
 below mirror ``configs/use_cases/retail_demand.yaml`` (features.horizon_days,
-lags_days, rolling_windows_days) and runway.features' column names; a test
+lags_days, rolling_windows_days) and runway.features.engine' column names; a test
 (tests/integration/test_feature_store.py) checks that they agree. Changing the
 feature set means a new service version (``retail_demand_v2``), never an
 edit of v1.
@@ -43,7 +43,7 @@ def _source(name: str) -> FileSource:
         path=str(DATA_DIR / f"{name}.parquet"),
         timestamp_field="event_timestamp",
         created_timestamp_column="created_timestamp",
-        description=f"runway.features table '{name}'",
+        description=f"runway.features.engine table '{name}'",
     )
 
 

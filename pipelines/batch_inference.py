@@ -26,7 +26,7 @@ def batch_inference_pipeline(settings: Settings, sales_fingerprint: str, plan_fi
 
 def run_batch_inference(settings: Settings, week: date) -> dict:
     """Score the plan for ``week`` as a job at the week's start would."""
-    from runway import sources
+    from runway.data import sources
 
     label = week.isoformat()
     sales = sources.read_batches(settings, "sales")

@@ -10,14 +10,14 @@ would create (the orchestrator Job first, then one Job per step).
 How (each pipeline goes through ZenML's own submission path):
 
 1. A local ZenML server runs on a throwaway SQLite database
-   (``runway.stacks.local_server``), so compiling never writes runs, builds or
+   (``runway.platform.stacks.local_server``), so compiling never writes runs, builds or
    model versions into the workspace's registry. The stack
    ``runway-<env>-<kind>`` is registered there with ``ensure_stack``.
 2. ZenML's stack validation wants the configured kube context in a
    kubeconfig: a placeholder kubeconfig whose contexts point at 127.0.0.1:9
    is used while compiling (context ``runway-compile`` if none is configured).
 3. The pipeline is called with real parameters (fingerprints are
-   ``compile-time``) and ``runway.stacks.run_options``: ZenML validates the
+   ``compile-time``) and ``runway.platform.stacks.run_options``: ZenML validates the
    stack, stores the snapshot and the "build" (the parent image, skip_build)
    on the server and calls the orchestrator's ``submit_pipeline``. Intercepted:
 
@@ -59,7 +59,7 @@ from unittest import mock
 import yaml
 
 from runway.config import Settings
-from runway.stacks import (
+from runway.platform.stacks import (
     PIPELINES,
     Kind,
     _boot,

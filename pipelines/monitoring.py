@@ -31,7 +31,7 @@ def monitoring_pipeline(settings: Settings, batches: list[str], window_id: str, 
 def run_monitoring(settings: Settings, weeks: list[date], as_of: date | None = None, on_demand: bool = False) -> dict:
     """Monitor the predictions of ``weeks``, with labels known by ``as_of``
     (default: when the last week's actuals are due)."""
-    from runway import sources
+    from runway.data import sources
 
     labels = [w.isoformat() for w in weeks]
     window_id = labels[0] if len(labels) == 1 else f"{labels[0]}..{labels[-1]}"

@@ -50,7 +50,7 @@ def run_training(settings: Settings, batches: Optional[list[str]] = None, as_of:
     """
     import time
 
-    from runway import sources
+    from runway.data import sources
 
     batch = sources.read_batches(settings, "sales", batches=batches)
     t0 = time.perf_counter()

@@ -8,11 +8,11 @@ import pandas as pd
 from zenml import log_metadata, step
 from zenml.logger import get_logger
 
-import runway.baseline as baseline_lib
-import runway.evaluation as evaluation_lib
-import runway.registry as registry_lib
+import runway.evaluation.baselines as baseline_lib
+import runway.evaluation.report as evaluation_lib
+import runway.governance.registry as registry_lib
 from runway.config import Settings
-from runway.modeling import ForecastModel
+from runway.modeling.artifact import ForecastModel
 
 logger = get_logger(__name__)
 

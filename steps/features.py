@@ -8,9 +8,9 @@ from typing import Annotated, Optional
 import pandas as pd
 from zenml import log_metadata, step
 
-import runway.feature_store as fs_lib
-import runway.features as features_lib
-import runway.training as training_lib
+import runway.features.store as fs_lib
+import runway.features.engine as features_lib
+import runway.features.frames as training_lib
 from runway.config import Settings
 from steps.caching import depends_on
 

@@ -10,13 +10,13 @@ from whylogs.core import DatasetProfileView
 from zenml import log_metadata, step
 from zenml.logger import get_logger
 
-import runway.baseline as baseline_lib
-import runway.feature_store as fs_lib
-import runway.predictions as predictions_lib
-import runway.profiling as profiling_lib
-import runway.registry as registry_lib
-import runway.serving as serving_lib
-import runway.training as training_lib
+import runway.evaluation.baselines as baseline_lib
+import runway.features.store as fs_lib
+import runway.serving.predictions as predictions_lib
+import runway.monitoring.profiling as profiling_lib
+import runway.governance.registry as registry_lib
+import runway.serving.fallback as serving_lib
+import runway.features.frames as training_lib
 from runway.config import Settings
 from steps.materializers import ProfileViewMaterializer
 

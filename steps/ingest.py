@@ -9,8 +9,8 @@ import pandas as pd
 from zenml import log_metadata, step
 from zenml.logger import get_logger
 
-import runway.contract as contract_lib
-import runway.sources as sources_lib
+import runway.data.contract as contract_lib
+import runway.data.sources as sources_lib
 from runway.config import Settings
 from steps.caching import depends_on
 

@@ -16,8 +16,8 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.io import fileio
 from zenml.materializers.base_materializer import BaseMaterializer
 
-from runway.modeling import ForecastModel, deserialize_verified, serialize, sha256_bytes
-from runway.registry import MODEL_FILE
+from runway.modeling.artifact import ForecastModel, deserialize_verified, serialize, sha256_bytes
+from runway.governance.registry import MODEL_FILE
 
 SHA_FILE = "model.sha256"
 PROFILE_FILE = "profile.bin"

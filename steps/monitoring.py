@@ -14,16 +14,16 @@ from zenml.client import Client
 from zenml.logger import get_logger
 from zenml.types import HTMLString
 
-import runway.alerts as alerts_lib
-import runway.monitoring as monitoring_lib
-import runway.predictions as predictions_lib
-import runway.profiling as profiling_lib
-import runway.registry as registry_lib
-import runway.report as report_lib
-import runway.triggers as triggers_lib
+import runway.monitoring.alerts as alerts_lib
+import runway.monitoring.window as monitoring_lib
+import runway.serving.predictions as predictions_lib
+import runway.monitoring.profiling as profiling_lib
+import runway.governance.registry as registry_lib
+import runway.monitoring.report as report_lib
+import runway.monitoring.triggers as triggers_lib
 from runway.config import Settings
-from runway.decision_log import git_commit
-from runway.drift import DriftResult
+from runway.governance.decision_log import git_commit
+from runway.monitoring.drift import DriftResult
 
 logger = get_logger(__name__)
 REFERENCE_SAMPLE_ROWS = 200_000
@@ -39,7 +39,7 @@ def load_window(settings: Settings, batches: list[str]) -> Tuple[Annotated[pd.Da
 
 def feature_join_keys(settings: Settings) -> dict[str, list[str]]:
     """Each served feature's join keys, from its Feast feature view."""
-    import runway.feature_store as fs_lib
+    import runway.features.store as fs_lib
 
     store = fs_lib.open_store(settings)
     out: dict[str, list[str]] = {}

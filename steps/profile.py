@@ -8,9 +8,9 @@ import pandas as pd
 from whylogs.core import DatasetProfileView
 from zenml import log_metadata, step
 
-import runway.profiling as profiling_lib
+import runway.monitoring.profiling as profiling_lib
 from runway.config import Settings
-from runway.modeling import ForecastModel
+from runway.modeling.artifact import ForecastModel
 from steps.caching import depends_on
 from steps.materializers import ProfileViewMaterializer
 

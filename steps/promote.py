@@ -8,10 +8,10 @@ from zenml import get_step_context, log_metadata, step
 from zenml.enums import ModelStages
 from zenml.logger import get_logger
 
-import runway.promotion as promotion_lib
-import runway.registry as registry_lib
+import runway.evaluation.gate as promotion_lib
+import runway.governance.registry as registry_lib
 from runway.config import Settings
-from runway.evaluation import report_from_dict
+from runway.evaluation.report import report_from_dict
 
 logger = get_logger(__name__)
 

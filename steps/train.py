@@ -8,11 +8,11 @@ import pandas as pd
 from zenml import ArtifactConfig, log_metadata, step
 from zenml.enums import ArtifactType
 
-import runway.feature_store as fs_lib
-import runway.modeling as modeling_lib
-import runway.training as training_lib
+import runway.features.store as fs_lib
+import runway.modeling.artifact as modeling_lib
+import runway.features.frames as training_lib
 from runway.config import Settings
-from runway.modeling import ForecastModel
+from runway.modeling.artifact import ForecastModel
 from steps.caching import depends_on
 from steps.materializers import ForecastModelMaterializer
 

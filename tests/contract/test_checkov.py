@@ -111,7 +111,7 @@ EXPECTED_FAILURES = {
     "bad_k8s/secrets-without-resourcenames.yaml": {"CKV2_K8S_5"},
     "bad_k8s/privileged-pod.yaml": {"CKV_K8S_16", "CKV_K8S_20", "CKV2_K8S_6"},
     "bad_k8s/missing-limits.yaml": {"CKV_K8S_11", "CKV_K8S_13", "CKV2_K8S_6"},
-    # checkov has no Pod Security label check: runway.k8s_policy covers it.
+    # checkov has no Pod Security label check: runway.platform.k8s_policy covers it.
     "bad_k8s/open-namespace.yaml": set(),
     "bad_tf/main.tf": {"CKV_K8S_21", "CKV_K8S_42", "CKV_K8S_49", "CKV_TF_1", "CKV_TF_2"},
     "bad_docker/Dockerfile": {"CKV_DOCKER_1", "CKV_DOCKER_3", "CKV_DOCKER_4", "CKV_DOCKER_7", "CKV2_DOCKER_4"},

@@ -6,7 +6,7 @@ it (kube_utils.create_job) and the step Jobs are built with ZenML's manifest
 functions from the same inputs its in-cluster entrypoint uses (see
 pipelines/compile.py). Every Job passes kubernetes-validate --strict against
 the Kubernetes 1.30 schema (in the form the API server keeps, see
-``api_server_view``) and the pod-security rules of runway.k8s_policy. Also
+``api_server_view``) and the pod-security rules of runway.platform.k8s_policy. Also
 real: the preflight that ``run_on_stack`` runs first, against missing
 kubeconfigs and contexts, and the Terraform output mapping. Only a real
 cluster shows that the restricted Pod Security Standard admits the pods, that
@@ -112,7 +112,7 @@ def test_raw_jobs_differ_only_by_zenml_null_security_keys(manifests) -> None:
 
 def test_jobs_carry_namespace_service_account_and_non_root(manifests) -> None:
     from pipelines.compile import api_server_view
-    from runway.k8s_policy import check_pod_security
+    from runway.platform.k8s_policy import check_pod_security
 
     _, _, docs = manifests
     for doc, spec in _pod_specs(docs):
@@ -150,8 +150,8 @@ def _settings(tmp_path, **stack):
 
 
 def test_run_on_stack_without_kubeconfig_fails_with_a_clear_message(tmp_path, monkeypatch) -> None:
-    from runway.k8s_preflight import PreflightError
-    from runway.stacks import run_on_stack
+    from runway.platform.k8s_preflight import PreflightError
+    from runway.platform.stacks import run_on_stack
 
     monkeypatch.delenv("KUBECONFIG", raising=False)
     missing = tmp_path / "no-such-kubeconfig"
@@ -164,8 +164,8 @@ def test_run_on_stack_without_kubeconfig_fails_with_a_clear_message(tmp_path, mo
 
 
 def test_run_on_stack_with_unknown_context_names_the_available_ones(tmp_path) -> None:
-    from runway.k8s_preflight import PreflightError
-    from runway.stacks import placeholder_kubeconfig, run_on_stack
+    from runway.platform.k8s_preflight import PreflightError
+    from runway.platform.stacks import placeholder_kubeconfig, run_on_stack
 
     kubeconfig = placeholder_kubeconfig(["kind-runway", "minikube"], "runway", tmp_path)
     with pytest.raises(PreflightError) as info:
@@ -180,7 +180,7 @@ def test_run_on_stack_after_preflight_refuses_a_store_pods_cannot_reach(tmp_path
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from runway.stacks import StackError, run_on_stack
+    from runway.platform.stacks import StackError, run_on_stack
 
     seen: list[str] = []
 
@@ -218,7 +218,7 @@ def test_run_on_stack_after_preflight_refuses_a_store_pods_cannot_reach(tmp_path
 
 
 def test_run_on_stack_rejects_unknown_names_before_touching_anything(tmp_path) -> None:
-    from runway.stacks import run_on_stack
+    from runway.platform.stacks import run_on_stack
 
     with pytest.raises(ValueError, match="stack kind"):
         run_on_stack(_settings(tmp_path), "docker", "training")
@@ -253,7 +253,7 @@ def _tf(tmp_path, outputs: dict, **marks) -> str:
 
 def test_stack_from_terraform_maps_outputs_onto_stack_config(tmp_path) -> None:
     from runway.config import StackConfig
-    from runway.stacks import stack_from_terraform
+    from runway.platform.stacks import stack_from_terraform
 
     mapped = stack_from_terraform(_tf(tmp_path, OUTPUTS))
     assert mapped == {
@@ -270,7 +270,7 @@ def test_stack_from_terraform_maps_outputs_onto_stack_config(tmp_path) -> None:
 
 
 def test_stack_from_terraform_names_every_problem(tmp_path) -> None:
-    from runway.stacks import stack_from_terraform
+    from runway.platform.stacks import stack_from_terraform
 
     partial = {k: v for k, v in OUTPUTS.items() if k not in ("image", "kubeflow_host")}
     with pytest.raises(ValueError, match=r"missing terraform outputs: kubeflow_host, image"):

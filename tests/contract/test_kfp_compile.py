@@ -103,7 +103,7 @@ def _executors(spec) -> dict[str, dict]:
 
 
 def test_every_pipeline_is_compiled(compiled) -> None:
-    from runway.stacks import PIPELINES
+    from runway.platform.stacks import PIPELINES
 
     _, paths = compiled
     assert sorted(paths) == sorted(PIPELINES)
@@ -124,7 +124,7 @@ def test_spec_parses_and_has_the_local_step_graph(compiled, name: str) -> None:
 
 @pytest.mark.parametrize("name", ["training", "batch_inference", "monitoring"])
 def test_every_executor_runs_the_configured_image_and_environment(compiled, name: str) -> None:
-    from runway.stacks import stack_environment
+    from runway.platform.stacks import stack_environment
 
     settings, paths = compiled
     wanted = stack_environment(settings)

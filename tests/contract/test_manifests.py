@@ -2,7 +2,7 @@
 
 Real here: every manifest is validated against the Kubernetes 1.30 OpenAPI
 schema in strict mode (kubernetes-validate rejects unknown fields), and the
-pure rules of runway.k8s_policy run on the same parsed objects. What only a
+pure rules of runway.platform.k8s_policy run on the same parsed objects. What only a
 real cluster shows (admission by the restricted Pod Security Standard, a CNI
 that enforces NetworkPolicy, RBAC decisions) is not tested here.
 """
@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from runway.k8s_policy import (
+from runway.platform.k8s_policy import (
     Violation,
     check_all,
     check_namespaces,

@@ -60,7 +60,7 @@ def test_new_batch_reruns_ingestion_and_everything_downstream(trained):
 
 def test_library_steps_declare_their_modules():
     deps = {s.import_path for s in train_steps.train_model.configuration.cache_policy.source_dependencies}
-    assert {"runway.modeling", "runway.training", "runway.feature_store"} <= deps
+    assert {"runway.modeling.artifact", "runway.features.frames", "runway.features.store"} <= deps
 
 
 def test_changing_a_library_function_reruns_the_step():

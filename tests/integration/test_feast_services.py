@@ -11,9 +11,9 @@ import uuid
 import pandas as pd
 import pytest
 
-from runway import feature_store as fs_lib
+from runway.features import store as fs_lib
 from runway.config import PROJECT_ROOT, load_settings
-from runway.features import SALES_HISTORY, STORE_SALES, compute_feature_tables, write_feature_tables
+from runway.features.engine import SALES_HISTORY, STORE_SALES, compute_feature_tables, write_feature_tables
 from tests.integration.conftest import tiny_sales
 
 pytestmark = [pytest.mark.integration, pytest.mark.services]

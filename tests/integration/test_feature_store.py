@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from runway import feature_store as fs_lib
+from runway.features import store as fs_lib
 from runway.config import PROJECT_ROOT, load_settings
-from runway.features import SALES_HISTORY, compute_feature_tables, feature_columns, lag_name, write_feature_tables
+from runway.features.engine import SALES_HISTORY, compute_feature_tables, feature_columns, lag_name, write_feature_tables
 from tests.integration.conftest import tiny_sales
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,7 @@ def local(tmp_path):
 
 
 def test_definitions_match_the_computed_tables(tmp_path):
-    """feature_repo/definitions.py mirrors runway.features for the use case's config."""
+    """feature_repo/definitions.py mirrors runway.features.engine for the use case's config."""
     settings = load_settings()
     repo = fs_lib.load_definitions(copy_repo(tmp_path / "repo"))
     cols = feature_columns(settings.features)

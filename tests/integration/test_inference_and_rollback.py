@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 from zenml.client import Client
 
-from runway import registry, simulate
+from runway import simulate
+
+from runway.governance import registry
 from runway.config import Settings
-from runway.modeling import sha256_bytes
+from runway.modeling.artifact import sha256_bytes
 from tests.integration.conftest import write_history
 
 pytestmark = pytest.mark.integration

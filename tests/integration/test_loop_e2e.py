@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from runway import registry
+from runway.governance import registry
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.integration

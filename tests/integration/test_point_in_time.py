@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runway import feature_store as fs_lib
+from runway.features import store as fs_lib
 from runway.config import PROJECT_ROOT, load_settings
-from runway.features import CALENDAR, SALES_HISTORY, compute_feature_tables, lag_name, write_feature_tables
+from runway.features.engine import CALENDAR, SALES_HISTORY, compute_feature_tables, lag_name, write_feature_tables
 from tests.integration.conftest import tiny_sales
 
 pytestmark = pytest.mark.integration

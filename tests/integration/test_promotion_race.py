@@ -12,7 +12,7 @@ import pytest
 from zenml.client import Client
 from zenml.enums import ModelStages
 
-from runway import registry
+from runway.governance import registry
 from runway.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration

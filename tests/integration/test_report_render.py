@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runway import drift
-from runway.report import render_report, write_report
+from runway.monitoring import drift
+from runway.monitoring.report import render_report, write_report
 
 pytestmark = pytest.mark.integration
 

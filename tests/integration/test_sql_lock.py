@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from runway.locks import LockTimeout, sql_lock
+from runway.governance.locks import LockTimeout, sql_lock
 
 pytestmark = [pytest.mark.integration, pytest.mark.services]
 HOLD_S = 0.6

@@ -7,8 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from runway import registry, simulate
-from runway.decision_log import DecisionLog
+from runway import simulate
+
+from runway.governance import registry
+from runway.governance.decision_log import DecisionLog
 from tests.integration.conftest import write_history
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""The local ZenML server of runway.stacks.local_server, for real: the daemon
+"""The local ZenML server of runway.platform.stacks.local_server, for real: the daemon
 ZenML's `zenml login --local` starts, on SQLite and on MariaDB/MySQL (in its
 own throwaway database), with pipeline-free client calls against it, stack
 registration, and the port closed again afterwards, also after an error."""
@@ -36,7 +36,7 @@ def test_sqlite_server_serves_the_client_and_stops_even_on_error(settings) -> No
     from zenml.client import Client
     from zenml.enums import StackComponentType, StoreType
 
-    from runway.stacks import ensure_stack, local_server, stack_name
+    from runway.platform.stacks import ensure_stack, local_server, stack_name
 
     before = _store()
     assert before.type == StoreType.SQL
@@ -51,7 +51,7 @@ def test_sqlite_server_serves_the_client_and_stops_even_on_error(settings) -> No
             client.list_models()
 
             # ...but remote runs refuse it: pods could not reach 127.0.0.1.
-            from runway.stacks import StackError, remote_server
+            from runway.platform.stacks import StackError, remote_server
 
             with pytest.raises(StackError, match="local store or server"):
                 with remote_server(settings):
@@ -71,7 +71,7 @@ def test_sqlite_server_serves_the_client_and_stops_even_on_error(settings) -> No
             assert again.environment["RUNWAY_ENV"] == "local"
 
             # A changed setting updates the same component in place.
-            from runway.stacks import with_stack
+            from runway.platform.stacks import with_stack
 
             moved = with_stack(settings, kubernetes_namespace="runway-moved", artifact_store_path="s3://moved")
             ensure_stack(moved, "kubernetes")
@@ -87,7 +87,7 @@ def test_sqlite_server_serves_the_client_and_stops_even_on_error(settings) -> No
 
 
 def test_port_in_use_is_a_clear_error(settings) -> None:
-    from runway.stacks import LocalServerError, local_server
+    from runway.platform.stacks import LocalServerError, local_server
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -105,7 +105,7 @@ def test_mariadb_server_in_its_own_database(settings, mysql_url) -> None:
     from zenml.client import Client
     from zenml.enums import StoreType
 
-    from runway.stacks import LocalServerError, ensure_stack, local_server
+    from runway.platform.stacks import LocalServerError, ensure_stack, local_server
 
     url = make_url(mysql_url)
     database = user = f"runway_test_{uuid.uuid4().hex[:12]}"

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runway import alerts as A
-from runway import drift
+from runway.monitoring import alerts as A
+from runway.monitoring import drift
 from runway.config import AlertPolicyConfig
 
 pytestmark = pytest.mark.unit

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runway.baseline import seasonal_naive
-from runway.decision_log import DecisionLog
+from runway.evaluation.baselines import seasonal_naive
+from runway.governance.decision_log import DecisionLog
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from runway.config import load_settings
-from runway.contract import quarantine, robust_outlier_fraction, validate
+from runway.data.contract import quarantine, robust_outlier_fraction, validate
 from runway.simulate import generate
 
 pytestmark = pytest.mark.unit
@@ -89,7 +89,7 @@ def test_quarantine_copies_and_reports(tmp_path, good):
 def test_validate_parts_names_the_bad_file_only(tmp_path, good):
     from pathlib import Path
 
-    from runway.contract import ContractViolation, validate_parts
+    from runway.data.contract import ContractViolation, validate_parts
 
     a, b = good.iloc[:500], good.iloc[500:]
     bad = validate_parts([(Path("a.parquet"), a), (Path("b.parquet"), b.drop(columns=["price"]))], S.contract, union=pd.concat([a, b]))
@@ -100,7 +100,7 @@ def test_validate_parts_names_the_bad_file_only(tmp_path, good):
 def test_validate_parts_catches_keys_duplicated_across_files(good):
     from pathlib import Path
 
-    from runway.contract import validate_parts
+    from runway.data.contract import validate_parts
 
     part = good.iloc[:100]
     bad = validate_parts([(Path("a.parquet"), part), (Path("b.parquet"), part)], S.contract, union=pd.concat([part, part]))

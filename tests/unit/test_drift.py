@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from runway import drift
+from runway.monitoring import drift
 from runway.config import DriftThresholds
 
 pytestmark = pytest.mark.unit

@@ -1,4 +1,4 @@
-"""runway.features: hand-computed values, a brute-force oracle and leak checks."""
+"""runway.features.engine: hand-computed values, a brute-force oracle and leak checks."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from runway.config import FeatureConfig
-from runway.features import (
+from runway.features.engine import (
     CALENDAR,
     PRICE_PROMO,
     SALES_HISTORY,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from runway.config import KpiConfig
-from runway.kpi import KPI_COLUMNS, kpi_frame, kpi_totals
+from runway.monitoring.kpi import KPI_COLUMNS, kpi_frame, kpi_totals
 
 pytestmark = pytest.mark.unit
 

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from runway.config import RetrainingConfig
-from runway.labels import join_labels
-from runway.sources import known_as_of
-from runway.triggers import decide_retraining, decide_rollback, performance_breach
+from runway.data.labels import join_labels
+from runway.data.sources import known_as_of
+from runway.monitoring.triggers import decide_retraining, decide_rollback, performance_breach
 
 pytestmark = pytest.mark.unit
 KEYS, TS, Y = ["store_id", "item_id"], "date", "units_sold"
@@ -91,7 +91,7 @@ def test_retraining_cooldown_holds_drift_but_not_on_demand():
 
 
 def test_windows_since_retrain_counts_monitoring_decisions(tmp_path):
-    from runway.decision_log import DecisionLog
+    from runway.governance.decision_log import DecisionLog
 
     log = DecisionLog(tmp_path / "d.jsonl")
     assert log.windows_since_retrain("m") is None
@@ -101,7 +101,7 @@ def test_windows_since_retrain_counts_monitoring_decisions(tmp_path):
 
 
 def test_last_training_time_ignores_monitoring_decisions(tmp_path):
-    from runway.decision_log import DecisionLog
+    from runway.governance.decision_log import DecisionLog
 
     log = DecisionLog(tmp_path / "d.jsonl")
     assert log.last_training_time("m") is None

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from runway.metrics import bias, bootstrap_relative_gain, compute, slice_metrics, wape
+from runway.evaluation.metrics import bias, bootstrap_relative_gain, compute, slice_metrics, wape
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""runway.k8s_preflight against real connections, without a real cluster.
+"""runway.platform.k8s_preflight against real connections, without a real cluster.
 
 No Kubernetes API server can run here, so a tiny HTTP server on 127.0.0.1
 (random port, in a thread) answers the few REST paths the official client
@@ -22,7 +22,7 @@ from typing import Iterator
 import pytest
 import yaml
 
-from runway.k8s_preflight import PreflightError, PreflightReport, preflight
+from runway.platform.k8s_preflight import PreflightError, PreflightReport, preflight
 
 pytestmark = pytest.mark.unit
 
@@ -280,17 +280,17 @@ def test_report_str() -> None:
 
 def test_importable_without_zenml() -> None:
     # The CLI runs preflight before any ZenML import; keep it that way.
-    code = "import sys, runway.k8s_preflight; sys.exit(1 if 'zenml' in sys.modules else 0)"
+    code = "import sys, runway.platform.k8s_preflight; sys.exit(1 if 'zenml' in sys.modules else 0)"
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
                           env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, timeout=60)
-    assert proc.returncode == 0, proc.stderr or "importing runway.k8s_preflight pulled in zenml"
+    assert proc.returncode == 0, proc.stderr or "importing runway.platform.k8s_preflight pulled in zenml"
 
 
 def test_in_cluster_without_a_token_is_a_clear_problem(tmp_path, monkeypatch):
     """In a pod there is no kubeconfig; the mounted service-account token is used.
     Outside one, the missing token is reported as one line, not a trace."""
-    from runway.k8s_preflight import preflight
+    from runway.platform.k8s_preflight import preflight
 
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "1")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import whylogs as why
 
-from runway import profiling as P
+from runway.monitoring import profiling as P
 
 pytestmark = [
     pytest.mark.unit,

@@ -4,9 +4,9 @@ evaluation, duplicate artifact and slice regressions do not."""
 import pytest
 
 from runway.config import PromotionConfig
-from runway.evaluation import EvaluationReport
-from runway.metrics import GainInterval, Metrics
-from runway.promotion import decide
+from runway.evaluation.report import EvaluationReport
+from runway.evaluation.metrics import GainInterval, Metrics
+from runway.evaluation.gate import decide
 
 pytestmark = pytest.mark.unit
 POLICY = PromotionConfig(min_improvement_vs_production=0.01, slice_regression_tolerance=0.10, min_slice_rows=20)

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runway import alerts as A
-from runway import drift
-from runway.kpi import kpi_frame
-from runway.report import render_report, write_report
+from runway.monitoring import alerts as A
+from runway.monitoring import drift
+from runway.monitoring.kpi import kpi_frame
+from runway.monitoring.report import render_report, write_report
 
 pytestmark = pytest.mark.unit
 

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from runway.config import ModelConfig
-from runway.modeling import ArtifactIntegrityError, deserialize_verified, serialize, sha256_bytes, train
-from runway.serving import RULE_LEVEL, Candidate, last_known_good, predict_with_fallback, shadow_mask
+from runway.modeling.artifact import ArtifactIntegrityError, deserialize_verified, serialize, sha256_bytes, train
+from runway.serving.fallback import RULE_LEVEL, Candidate, last_known_good, predict_with_fallback, shadow_mask
 
 pytestmark = pytest.mark.unit
 

@@ -45,7 +45,7 @@ import pandas as pd
 from filelock import FileLock
 
 from runway.config import AlertPolicyConfig
-from runway.drift import SEVERITY_RANK, DriftResult
+from runway.monitoring.drift import SEVERITY_RANK, DriftResult
 
 logger = logging.getLogger(__name__)
 

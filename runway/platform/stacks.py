@@ -14,7 +14,7 @@
 Images are never built: ``DockerSettings(parent_image=..., skip_build=True)``
 runs every step in the Runway image (``infra/Dockerfile``), which already holds
 the code. ZenML is imported inside the functions, so this module can be
-imported before ``runway.runtime.configure``.
+imported before ``runway.platform.runtime.configure``.
 """
 
 from __future__ import annotations
@@ -128,9 +128,9 @@ def with_stack(settings: Settings, **changes: Any) -> Settings:
 
 
 def _boot(settings: Settings) -> None:
-    """ZenML's environment must be set before its first import (runway.runtime)."""
+    """ZenML's environment must be set before its first import (runway.platform.runtime)."""
     if "zenml" not in sys.modules:
-        from runway import runtime
+        from runway.platform import runtime
 
         runtime.configure(settings)
 
@@ -582,7 +582,7 @@ def run_on_stack(settings: Settings, kind: Kind, pipeline_name: str, *, kubeconf
     (batch_inference, required), ``weeks``/``as_of``/``on_demand``
     (monitoring, ``weeks`` required).
     """
-    from runway.k8s_preflight import preflight
+    from runway.platform.k8s_preflight import preflight
 
     _check_kind(kind)
     key = pipeline_key(pipeline_name)

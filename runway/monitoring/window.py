@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from runway import drift as drift_lib
-from runway import kpi as kpi_lib
-from runway.alerts import Breach
+from runway.monitoring import drift as drift_lib
+from runway.monitoring import kpi as kpi_lib
+from runway.monitoring.alerts import Breach
 from runway.config import Settings
-from runway.labels import join_labels
-from runway.metrics import compute, slice_metrics
-from runway.triggers import performance_breach
+from runway.data.labels import join_labels
+from runway.evaluation.metrics import compute, slice_metrics
+from runway.monitoring.triggers import performance_breach
 
 PREDICTION = "prediction"
 
@@ -104,7 +104,7 @@ def reference_for_window(settings: Settings, reference: pd.DataFrame, window: pd
     """The same season's rows when the history has them, else all of it."""
     if not settings.monitoring.seasonal_reference:
         return reference, "whole training frame"
-    from runway.alerts import seasonal_reference_window
+    from runway.monitoring.alerts import seasonal_reference_window
 
     ts = settings.contract.timestamp
     try:

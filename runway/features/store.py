@@ -4,7 +4,7 @@ point-in-time (offline) and online retrieval.
 * The Feast repo (``settings.feature_repo``, default ``feature_repo/``; tests
   use a temporary copy) holds the definitions (entities, sources, views, the
   versioned feature services) and, in ``<repo>/data/`` (``feature_data_dir``),
-  the parquet sources written by ``runway.features.write_feature_tables``.
+  the parquet sources written by ``runway.features.engine.write_feature_tables``.
 * The registry and online store come from the environment's settings, never
   from ``feature_repo/feature_store.yaml`` (that file only serves the CLI):
 
@@ -446,7 +446,7 @@ def _source_keys(path: str, keys: list[str]) -> pd.MultiIndex:
 
 
 def _known_key_sets(store_or_tables: Any, service_name: str | None) -> list[tuple[str, list[str], pd.MultiIndex]]:
-    from runway.features import ITEM, STORE
+    from runway.features.engine import ITEM, STORE
 
     out = []
     if isinstance(store_or_tables, Mapping):
@@ -486,7 +486,7 @@ def unknown_entities(store_or_tables: Any, entity_df: pd.DataFrame, service_name
 
     ``store_or_tables``: a FeatureStore (checks the parquet source of every
     view, or only the views of ``service_name``) or the dict returned by
-    ``runway.features.compute_feature_tables``. Returns unique tuples of the
+    ``runway.features.engine.compute_feature_tables``. Returns unique tuples of the
     entity df's key values (all key columns checked, in order of first
     appearance), e.g. ``[("S999", "I001")]``; empty when all are known.
     """

@@ -4,7 +4,7 @@ compare them.
 A profile is a mergeable set of sketches per column (counts, nulls, types,
 mean/stddev, KLL quantiles, HyperLogLog cardinality, frequent items). It is
 what Runway keeps as the audit record of a window. Drift *decisions* do not use
-profiles: ``runway.drift`` works on raw values (exact PSI/KS); the comparison
+profiles: ``runway.monitoring.drift`` works on raw values (exact PSI/KS); the comparison
 here is for the dashboard.
 
 Notes on whylogs 1.6.4 (the pinned version) with numpy 2:
@@ -292,7 +292,7 @@ def compare_profiles(reference_view: DatasetProfileView, current_view: DatasetPr
     status (``both``/``missing``/``new``), counts, null fraction and its change,
     mean/stddev/median, mean shift in reference standard deviations, stddev
     ratio, an approximate KS from the sketches, cardinality and inferred type.
-    For the dashboard; drift severities come from ``runway.drift``."""
+    For the dashboard; drift severities come from ``runway.monitoring.drift``."""
     ref, cur = profile_summary(reference_view), profile_summary(current_view)
     rows = []
     for column in list(dict.fromkeys([*ref.index, *cur.index])):

@@ -15,7 +15,7 @@ from runway.config import Settings, reveal
 
 def configure(settings: Settings) -> None:
     if "zenml" in sys.modules and os.environ.get("RUNWAY_ZENML_CONFIGURED") != "1":
-        raise RuntimeError("runway.runtime.configure must run before zenml is imported")
+        raise RuntimeError("runway.platform.runtime.configure must run before zenml is imported")
     os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
     os.environ.setdefault("ZENML_ENABLE_RICH_TRACEBACK", "false")
     os.environ.setdefault("AUTO_OPEN_DASHBOARD", "false")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from runway.config import EvaluationConfig
-from runway.metrics import GainInterval, Metrics, bootstrap_relative_gain, compute, slice_metrics
+from runway.evaluation.metrics import GainInterval, Metrics, bootstrap_relative_gain, compute, slice_metrics
 
 
 @dataclass

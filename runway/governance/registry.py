@@ -23,9 +23,9 @@ from zenml.enums import ModelStages
 from zenml.io import fileio
 
 from runway.config import Settings
-from runway.decision_log import DecisionLog, git_commit
-from runway.locks import promotion_lock
-from runway.modeling import ArtifactIntegrityError, ForecastModel, deserialize_verified, sha256_bytes
+from runway.governance.decision_log import DecisionLog, git_commit
+from runway.governance.locks import promotion_lock
+from runway.modeling.artifact import ArtifactIntegrityError, ForecastModel, deserialize_verified, sha256_bytes
 
 MODEL_ARTIFACT = "model"
 MODEL_FILE = "model.pkl"

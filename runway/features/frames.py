@@ -3,7 +3,7 @@
 The entity frame holds only keys, the target date and (for training) the
 target; columns known at prediction time (price, promotion, holiday) are
 attached after retrieval, by position, because Feast keeps row order and
-count (``runway.feature_store.historical_features`` asserts it).
+count (``runway.features.store.historical_features`` asserts it).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from runway.sources import RECORDED_AT
+from runway.data.sources import RECORDED_AT
 
 
 @dataclass(frozen=True)

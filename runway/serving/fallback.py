@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from runway.modeling import ForecastModel
+from runway.modeling.artifact import ForecastModel
 
 RULE_LEVEL = "seasonal_naive"
 

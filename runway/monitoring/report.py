@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
-from runway.drift import DriftResult, FeatureDrift, max_severity
+from runway.monitoring.drift import DriftResult, FeatureDrift, max_severity
 
 COLORS = {"ok": "#2e7d32", "warn": "#ef8f00", "alert": "#c62828"}
 TINTS = {"ok": "#ffffff", "warn": "#fff4e0", "alert": "#fde7e7"}
@@ -388,6 +388,6 @@ def write_report(html_text: str, path: str | os.PathLike[str]) -> Path:
     """Atomically write the report (temp file + fsync + rename, durable)."""
     if not isinstance(html_text, str):
         raise TypeError(f"html must be a str, got {type(html_text).__name__}")
-    from runway.profiling import atomic_write_bytes
+    from runway.monitoring.profiling import atomic_write_bytes
 
     return atomic_write_bytes(path, html_text.encode("utf-8"))

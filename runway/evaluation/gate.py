@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from runway.config import PromotionConfig
-from runway.evaluation import EvaluationReport
+from runway.evaluation.report import EvaluationReport
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""data: see the README's architecture map."""

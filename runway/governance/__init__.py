@@ -1,0 +1,1 @@
+"""governance: see the README's architecture map."""

@@ -1,0 +1,1 @@
+"""modeling: see the README's architecture map."""

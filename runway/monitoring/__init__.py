@@ -1,0 +1,1 @@
+"""monitoring: see the README's architecture map."""

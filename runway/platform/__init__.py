@@ -1,0 +1,1 @@
+"""platform: see the README's architecture map."""

@@ -1,0 +1,1 @@
+"""serving: see the README's architecture map."""
