@@ -119,3 +119,14 @@ def bootstrap_relative_gain(
     alpha = (1 - confidence) / 2
     low, high = np.quantile(gains, [alpha, 1 - alpha])
     return GainInterval(point=point, low=float(low), high=float(high), samples=samples)
+
+
+# Metric names per task (the registry below them grows with the task types).
+METRIC_NAMES: dict[str, tuple[str, ...]] = {
+    "regression": ("mae", "rmse", "wape", "bias"),
+    "binary_classification": ("roc_auc", "pr_auc", "log_loss", "brier", "f1", "ece"),
+}
+
+
+def metric_names(task: str) -> list[str]:
+    return list(METRIC_NAMES[task])

@@ -1,0 +1,219 @@
+"""One typed, validated configuration model, layered: use case, then environment.
+
+A run's settings come from two YAML files merged in order:
+
+1. ``configs/use_cases/<name>.yaml``: what the model is (schema, features,
+   estimator, gates, monitoring policy),
+2. ``configs/environments/<env>.yaml``: where it runs (paths, stores, stack).
+
+The environment file may override any key of the use case. Values of the form
+``${VAR}`` or ``${VAR:-default}`` are read from the process environment, so no
+environment file ever holds a secret. Every error names the key and the file
+that set it.
+
+Keys that carry credentials (``SECRET_KEYS``: connection URLs) keep their
+``${VAR}`` reference inside ``Settings``: settings travel as pipeline
+parameters into ZenML's database and compiled specs, so they must never hold
+a password. ``reveal`` resolves a reference at the point of use.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import ValidationError
+
+from runway.config.schema import PROJECT_ROOT, ConfigError, Settings
+
+CONFIG_DIR = PROJECT_ROOT / "configs"
+DEFAULT_USE_CASE = "retail_demand"
+DEFAULT_ENV = "local"
+
+
+# ------------------------------------------------------------------ loading --
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+# Dotted keys whose values are connection strings that may embed passwords.
+SECRET_KEYS = frozenset(
+    {
+        "environment.source.location",
+        "environment.feast.registry",
+        "environment.feast.redis_connection",
+        "environment.zenml.store_url",
+        "environment.lock.url",
+        "environment.predictions_sink",
+    }
+)
+
+
+def reveal(value: str | None) -> str | None:
+    """Resolve ``${VAR}`` references in a secret-bearing value, at use time."""
+    if value is None:
+        return None
+    return _substitute(value, lambda name: f"environment variable {name} is not set (needed for a connection string)")
+
+
+def _substitute(value: str, unset_message) -> str:
+    """Replace ``${VAR}`` / ``${VAR:-default}``; an unset VAR without a default
+    raises ConfigError(unset_message(VAR))."""
+
+    def sub(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(unset_message(name))
+
+    return _ENV_REF.sub(sub, value)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _interpolate(value: Any, key: str, origin: Path) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{key}.{k}" if key else k, origin) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{key}[{i}]", origin) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def missing(name: str) -> str:
+        return f"{origin}: key '{key}' needs environment variable {name}, which is not set"
+
+    if key in SECRET_KEYS and _ENV_REF.search(value):
+        # Checked now (an unset variable names key and file), kept as a
+        # reference; an empty optional one means "not set".
+        return value if _substitute(value, missing) else None
+    return _substitute(value, missing)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any], origins: dict[str, Path], src: Path, prefix: str = "") -> dict[str, Any]:
+    """Deep-merge ``over`` into ``base``, remembering which file set each key."""
+    out = dict(base)
+    for k, v in over.items():
+        dotted = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v, origins, src, dotted)
+        else:
+            out[k] = v
+            origins[dotted] = src
+            _record_leaves(v, dotted, origins, src)
+    return out
+
+
+def _record_leaves(value: Any, prefix: str, origins: dict[str, Path], src: Path) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            origins[f"{prefix}.{k}"] = src
+            _record_leaves(v, f"{prefix}.{k}", origins, src)
+
+
+def _origin_of(loc: str, origins: dict[str, Path], fallback: Path) -> Path:
+    parts = loc.split(".")
+    while parts:
+        if ".".join(parts) in origins:
+            return origins[".".join(parts)]
+        parts.pop()
+    return fallback
+
+
+def use_case_file(name: str) -> Path:
+    return CONFIG_DIR / "use_cases" / f"{name}.yaml"
+
+
+def environment_file(name: str) -> Path:
+    return CONFIG_DIR / "environments" / f"{name}.yaml"
+
+
+def load_settings(
+    use_case: str | os.PathLike[str] = DEFAULT_USE_CASE,
+    env: str | os.PathLike[str] = DEFAULT_ENV,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Load and validate settings; ``use_case``/``env`` are names or file paths.
+
+    ``overrides`` (a nested mapping) is applied last, e.g. by tests or the CLI.
+    """
+    uc_path = Path(use_case) if str(use_case).endswith((".yaml", ".yml")) else use_case_file(str(use_case))
+    env_path = Path(env) if str(env).endswith((".yaml", ".yml")) else environment_file(str(env))
+    origins: dict[str, Path] = {}
+    uc = _interpolate(_read_yaml(uc_path), "", uc_path)
+    raw_env = _read_yaml(env_path)
+    raw_overrides = raw_env.pop("overrides", {}) or {}
+    env_data = _interpolate(raw_env, "environment", env_path)
+    env_data["overrides"] = _interpolate(raw_overrides, "", env_path) if isinstance(raw_overrides, dict) else raw_overrides
+    merged = _merge({}, uc, origins, uc_path)
+    # The environment file holds the `environment` section and may override
+    # any use-case key under `overrides:`.
+    env_overrides = env_data.pop("overrides", {}) or {}
+    if not isinstance(env_overrides, dict):
+        raise ConfigError(f"{env_path}: key 'overrides' must be a mapping")
+    merged = _merge(merged, {"environment": env_data}, origins, env_path)
+    merged = _merge(merged, env_overrides, origins, env_path)
+    if overrides:
+        merged = _merge(merged, overrides, origins, Path("<overrides>"))
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(_problems(exc, origins, uc_path))) from None
+    _check_plugin(settings, origins, uc_path)
+    return settings
+
+
+_CROSS_KEY = re.compile(r"^(?:Value error, )?([a-z_]+(?:[.\[][\w\]\[.]*)?): (.*)$", re.S)
+
+
+def _problems(exc: ValidationError, origins: dict[str, Path], fallback: Path) -> list[str]:
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"]
+        # Cross-section checks (runway.config.checks) put the key in the message.
+        m = _CROSS_KEY.match(msg) if not loc or loc == "environment" else None
+        if m and "." in m.group(1) or (m and m.group(1) in ("entities", "features")):
+            loc, msg = m.group(1), m.group(2)
+        elif msg.startswith("Value error, "):
+            msg = msg.removeprefix("Value error, ")
+        origin = _origin_of(re.sub(r"\[\d+\]", "", loc), origins, fallback)
+        value = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], (dict, list)) else ""
+        out.append(f"{origin}: key '{loc or '(top level)'}': {msg}{value}")
+    return out
+
+
+def _check_plugin(settings: Settings, origins: dict[str, Path], fallback: Path) -> None:
+    """The plug-in module must import, and may type its own ``simulation`` section."""
+    if settings.plugin is None:
+        if settings.simulation is not None:
+            raise ConfigError(f"{_origin_of('simulation', origins, fallback)}: key 'simulation': set, but no 'plugin' provides a simulator")
+        return
+    from runway.plugins import PluginError, load_plugin
+
+    try:
+        plugin = load_plugin(settings)
+        plugin.simulation_config(settings)
+    except PluginError as exc:
+        raise ConfigError(f"{_origin_of('plugin', origins, fallback)}: {exc}") from None
+    except ValidationError as exc:
+        lines = [f"{_origin_of('simulation.' + '.'.join(str(p) for p in e['loc']), origins, fallback)}: key 'simulation.{'.'.join(str(p) for p in e['loc'])}': {e['msg']}" for e in exc.errors()]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def list_names(kind: Literal["use_cases", "environments"]) -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / kind).glob("*.yaml"))
