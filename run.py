@@ -21,32 +21,57 @@ EXIT_USAGE = 2
 EXIT_FAILED = 1
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default=DEFAULT_USE_CASE, metavar="USE_CASE", help=f"use case name in configs/use_cases or a YAML path (default: {DEFAULT_USE_CASE}; available: {', '.join(list_names('use_cases'))})")
-    common.add_argument("--env", default=DEFAULT_ENV, help=f"environment name in configs/environments or a YAML path (default: {DEFAULT_ENV}; available: {', '.join(list_names('environments'))})")
-    common.add_argument("--stack", default="local", choices=["local", "kubeflow", "kubernetes"], help="where pipelines run (default: local)")
-    common.add_argument("--workspace", help="override the environment's workspace folder (data, quarantine, decision log, reports)")
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if not 1 <= n <= 520:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 520, got {n}")
+    return n
 
-    p = argparse.ArgumentParser(prog="run.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
+
+def _common(suppress: bool) -> argparse.ArgumentParser:
+    """Options every command takes, before or after the command name.
+
+    The copy attached to each sub-command has no defaults (SUPPRESS), so an
+    option given before the command is not overwritten by the sub-command's
+    default: `run.py --env staging registry list` means the same as
+    `run.py registry list --env staging`.
+    """
+    def d(value):
+        return argparse.SUPPRESS if suppress else value
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=d(DEFAULT_USE_CASE), metavar="USE_CASE", help=f"use case name in configs/use_cases or a YAML path (default: {DEFAULT_USE_CASE}; available: {', '.join(list_names('use_cases'))})")
+    common.add_argument("--env", default=d(DEFAULT_ENV), help=f"environment name in configs/environments or a YAML path (default: {DEFAULT_ENV}; available: {', '.join(list_names('environments'))})")
+    common.add_argument("--stack", default=d("local"), choices=["local", "kubeflow", "kubernetes"], help="where pipelines run (default: local)")
+    common.add_argument("--workspace", default=d(None), help="override the environment's workspace folder (data, quarantine, decision log, reports)")
+    common.add_argument("--debug", action="store_true", default=d(False), help="show the full traceback of an error")
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _common(suppress=True)
+    p = argparse.ArgumentParser(prog="run.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[_common(suppress=False)])
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     a = sub.add_parser("all", parents=[common], help="the whole loop (default): data, training, inference, monitoring, retraining")
-    a.add_argument("--scenario", default="none", help="drift injected into the live weeks: none, drift (= price_shift), price_shift, demand_shift, new_store, missing_values, schema_change")
-    a.add_argument("--weeks", type=int, help="live weeks to score and monitor (default: simulation.live_weeks, or 8 for a scenario)")
-    s = sub.add_parser("simulate", parents=[common], help="write simulated raw batches (history, or live weeks with --weeks)")
-    s.add_argument("--weeks", type=int, default=0, help="live weeks to add after the history (plans + late actuals)")
-    s.add_argument("--scenario", default="none", help="drift scenario for the live weeks: none, price_shift, demand_shift, new_store, missing_values, schema_change")
-    s.add_argument("--reset", action="store_true", help="delete existing raw data first")
+    a.add_argument("--scenario", default="none", help="drift injected into the simulated live batches (the use case's simulator lists them; retail: drift = price_shift)")
+    a.add_argument("--weeks", "--batches", dest="weeks", type=_positive_int, help="live batches to score and monitor (default: the simulator's, or 8 for a scenario; all present without a simulator)")
+    s = sub.add_parser("simulate", parents=[common], help="write simulated raw batches (history, or live batches with --weeks); needs a use case with a simulator")
+    s.add_argument("--weeks", "--batches", dest="weeks", type=int, default=0, help="live batches to add after the history (scoring rows + late labels)")
+    s.add_argument("--scenario", default="none", help="drift scenario for the live batches")
+    s.add_argument("--reset", action="store_true", help="delete the use case's existing raw data first")
 
     t = sub.add_parser("train", parents=[common], help="run the training pipeline (gated promotion included)")
-    t.add_argument("--batches", nargs="*", help="only these sales batches (e.g. 2024-12-23); default all")
+    t.add_argument("--batches", nargs="*", help="only these history batches (e.g. 2024-12-23); default all")
 
-    i = sub.add_parser("infer", parents=[common], help="batch inference for one live week (fallback chain included)")
-    i.add_argument("--week", required=True, help="week start date of the plan batch, e.g. 2024-12-30")
+    i = sub.add_parser("infer", parents=[common], help="batch inference for one scoring batch (fallback chain included)")
+    i.add_argument("--week", "--batch", dest="week", required=True, help="date of the scoring batch, e.g. 2024-12-30")
 
-    mo = sub.add_parser("monitor", parents=[common], help="monitor scored weeks: drift, labels, KPIs, alerts, retraining decision, report")
-    mo.add_argument("--weeks", nargs="+", help="week start dates already scored by `infer` (default: every scored week whose labels are due and that has no report yet; what the scheduled CronJob runs)")
+    mo = sub.add_parser("monitor", parents=[common], help="monitor scored batches: drift, labels, KPIs, alerts, retraining decision, report")
+    mo.add_argument("--weeks", "--batches", dest="weeks", nargs="+", help="batch dates already scored by `infer` (default: every scored batch whose labels are due and that has no report yet; what the scheduled CronJob runs)")
     mo.add_argument("--retrain", action="store_true", help="on-demand trigger: retrain after monitoring regardless of other triggers")
 
     rb = sub.add_parser("rollback", parents=[common], help="make the previous (or a named) version production again")
@@ -86,21 +111,24 @@ def _boot(settings: Settings) -> None:
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     import shutil
 
-    from pipelines.loop import SCENARIO_ALIASES, ensure_live_data, live_weeks
-    from runway import simulate
+    from pipelines.loop import resolve_scenario, scoring_batches
+    from runway.plugins import load_plugin
 
-    raw = settings.workspace_path(settings.environment.source.location)
-    if SCENARIO_ALIASES.get(args.scenario, args.scenario) not in simulate.SCENARIOS:
-        print(f"error: --scenario must be one of none, drift, {', '.join(simulate.SCENARIOS[1:])}; got {args.scenario!r}", file=sys.stderr)
+    plugin = load_plugin(settings)
+    if not plugin.simulates:
+        print(f"error: use case '{settings.use_case}' has no simulator (its plugin has no ensure_history); bring your own batches, see docs/onboarding.md", file=sys.stderr)
         return EXIT_USAGE
+    scenario = resolve_scenario(settings, args.scenario)  # validated before anything is deleted
+    raw = settings.raw_dir
     if args.reset and raw.exists():
         shutil.rmtree(raw)
-    wrote = simulate.ensure_sample_data(raw, settings.simulation)
-    print(f"history: {'written' if wrote else 'already present'} under {raw / 'sales'}")
-    existing = len(list((raw / "plan").glob("batch=*.parquet")))
+    wrote = plugin.hook("ensure_history")(raw, settings)
+    print(f"history: {'written' if wrote else 'already present'} under {raw / settings.streams.history}")
     if args.weeks:
-        for week in ensure_live_data(settings, live_weeks(settings, existing + args.weeks)[existing:], args.scenario):
-            print(f"live week {week}: plan and late actuals written (scenario {args.scenario})")
+        existing = len(scoring_batches(settings))
+        starts = plugin.hook("live_batch_dates")(settings, existing + args.weeks)[existing:]
+        for batch in plugin.hook("write_live_batches")(raw, settings, starts, scenario):
+            print(f"live batch {batch}: scoring rows and late labels written (scenario {scenario})")
     return 0
 
 
@@ -150,7 +178,7 @@ def cmd_infer(settings: Settings, args: argparse.Namespace) -> int:
 
     out = run_batch_inference(settings, _date(args.week, "--week"))
     s = out["summary"]
-    print(f"week {out['week']}: {s['rows']} rows, served by {s['served_by']}; written to {s['written_to']}")
+    print(f"batch {out['batch']}: {s['rows']} rows, served by {s['served_by']}; written to {s['written_to']}")
     for r in s["reasons"]:
         print(f"  fallback: {r}")
     return 0
@@ -205,18 +233,18 @@ def cmd_rollback(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_all(settings: Settings, args: argparse.Namespace) -> int:
-    _boot(settings)
-    from pipelines.loop import SCENARIO_ALIASES, run_loop
-    from runway import simulate
+    from pipelines.loop import resolve_scenario
 
-    if SCENARIO_ALIASES.get(args.scenario, args.scenario) not in simulate.SCENARIOS:
-        raise ValueError(f"--scenario: unknown scenario {args.scenario!r}; choose none, drift, {', '.join(simulate.SCENARIOS[1:])}")
+    resolve_scenario(settings, args.scenario)  # a typo fails before ZenML starts
+    _boot(settings)
+    from pipelines.loop import run_loop
+
     out = run_loop(settings, args.scenario, args.weeks)
     _print_training_summary(settings, out["training"])
     print("\n=== batch inference ===")
     for inf in out["inference"]:
         s = inf["summary"]
-        print(f"week {inf['week']}: {s['rows']} rows served by {s['served_by']} -> {s['written_to']}")
+        print(f"batch {inf['batch']}: {s['rows']} rows served by {s['served_by']} -> {s['written_to']}")
     for m in out["monitoring"]:
         _print_monitoring(m)
     for r in out["retraining"]:
@@ -244,13 +272,13 @@ def cmd_compile(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_remote(settings: Settings, args: argparse.Namespace, pipeline: str) -> int:
     """Run one pipeline on the Kubeflow or Kubernetes stack (preflight first)."""
     _boot(settings)
-    from runway.platform.stacks import run_on_stack
+    from pipelines.dispatch import run_on_stack
 
     params: dict = {}
     if pipeline == "training" and getattr(args, "batches", None):
         params["batches"] = args.batches
     if pipeline == "batch_inference":
-        params["week"] = _date(args.week, "--week")
+        params["batch"] = _date(args.week, "--week")
     if pipeline == "monitoring":
         if not args.weeks:
             raise ValueError("--weeks is required with --stack (the remote run cannot see this machine's predictions folder)")
@@ -301,16 +329,14 @@ def cmd_registry(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-PIPELINE_OF = {"all": "training_pipeline", "train": "training_pipeline", "infer": "batch_inference_pipeline", "monitor": "monitoring_pipeline"}
-
-
 def _explain(exc: Exception, command: str) -> str:
     from runway.errors import describe
 
-    if "zenml" in sys.modules and command in PIPELINE_OF and "Pipeline run has failed" in str(exc):
+    if "zenml" in sys.modules and command in ("all", "train", "infer", "monitor") and "Pipeline run has failed" in str(exc):
+        from pipelines.dispatch import pipeline_name
         from pipelines.runs import failed_step_message
 
-        return failed_step_message(PIPELINE_OF[command]) or describe(exc)
+        return failed_step_message(pipeline_name("train" if command == "all" else command)) or describe(exc)
     return describe(exc)
 
 
@@ -326,6 +352,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = _settings(args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - e.g. a plug-in that fails to import
+        if args.debug:
+            raise
+        from runway.errors import describe
+
+        print(f"error: {describe(exc)}", file=sys.stderr)
         return EXIT_USAGE
     remote = {"train": "training", "infer": "batch_inference", "monitor": "monitoring"}
     if args.stack != "local" and command not in (*remote, "compile"):
@@ -352,7 +385,10 @@ def main(argv: list[str] | None = None) -> int:
         if command in handlers:
             return handlers[command](settings, args)
     except Exception as exc:  # noqa: BLE001 - one clear line, not a stack trace
+        if args.debug:
+            raise
         print(f"error: {_explain(exc, command)}", file=sys.stderr)
+        print("(run again with --debug for the traceback)", file=sys.stderr)
         return EXIT_FAILED
     print(f"error: unknown command {command}", file=sys.stderr)
     return EXIT_USAGE

@@ -1,5 +1,6 @@
-"""Batch inference: ingest plan + known actuals -> Feast features -> verified
-production model with fallback chain -> predictions sink -> whylogs profiles."""
+"""Batch inference: ingest the scoring batch + the history known by then ->
+Feast features -> verified production model with fallback chain ->
+predictions sink -> whylogs profiles."""
 
 from __future__ import annotations
 
@@ -16,23 +17,23 @@ from steps.ingest import ingest_batch
 
 
 @pipeline(enable_cache=True, execution_mode=ExecutionMode.FAIL_FAST)
-def batch_inference_pipeline(settings: Settings, sales_fingerprint: str, plan_fingerprint: str, week: str, as_of: str) -> None:
-    sales = ingest_batch(settings=settings, stream="sales", fingerprint=sales_fingerprint, as_of=as_of, id="ingest_sales")
-    plan = ingest_batch(settings=settings, stream="plan", fingerprint=plan_fingerprint, batches=[week], id="ingest_plan")
-    feature_version = sync_feature_store(settings=settings, sales=sales, plan=plan)
-    predictions, inputs, _ = predict_batch(settings=settings, plan=plan, sales=sales, feature_version=feature_version, batch_label=week)
+def batch_inference_pipeline(settings: Settings, history_fingerprint: str, scoring_fingerprint: str, batch: str, as_of: str) -> None:
+    history = ingest_batch(settings=settings, stream=settings.streams.history, fingerprint=history_fingerprint, as_of=as_of, id="ingest_history")
+    scoring = ingest_batch(settings=settings, stream=settings.streams.scoring, fingerprint=scoring_fingerprint, batches=[batch], id="ingest_scoring")
+    feature_version = sync_feature_store(settings=settings, history=history, scoring=scoring)
+    predictions, inputs, _ = predict_batch(settings=settings, scoring=scoring, history=history, feature_version=feature_version, batch_label=batch)
     profile_batch(settings=settings, predictions=predictions, model_inputs=inputs)
 
 
-def run_batch_inference(settings: Settings, week: date) -> dict:
-    """Score the plan for ``week`` as a job at the week's start would."""
+def run_batch_inference(settings: Settings, batch: date) -> dict:
+    """Score the scoring batch starting ``batch`` as a job at its start would."""
     from runway.data import sources
 
-    label = week.isoformat()
-    sales = sources.read_batches(settings, "sales")
-    plan = sources.read_batches(settings, "plan", batches=[label])
-    as_of = pd.Timestamp(week, tz="UTC").isoformat()
+    label = batch.isoformat()
+    history = sources.read_batches(settings, settings.streams.history)
+    scoring = sources.read_batches(settings, settings.streams.scoring, batches=[label])
+    as_of = pd.Timestamp(batch, tz="UTC").isoformat()
     run = batch_inference_pipeline.with_options(run_name=f"inference-{settings.use_case}-{label}-{{time}}")(
-        settings=settings, sales_fingerprint=sales.fingerprint, plan_fingerprint=plan.fingerprint, week=label, as_of=as_of
+        settings=settings, history_fingerprint=history.fingerprint, scoring_fingerprint=scoring.fingerprint, batch=label, as_of=as_of
     )
-    return {"run": run.name, "week": label, "summary": run.steps["predict_batch"].outputs["serving_summary"][0].load()}
+    return {"run": run.name, "batch": label, "summary": run.steps["predict_batch"].outputs["serving_summary"][0].load()}

@@ -51,16 +51,16 @@ import os
 import random
 import shutil
 import tempfile
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 from unittest import mock
 
 import yaml
 
+from pipelines.dispatch import PIPELINES, pipeline_key, pipeline_objects
 from runway.config import Settings
 from runway.platform.stacks import (
-    PIPELINES,
     Kind,
     _boot,
     _check_kind,
@@ -68,8 +68,6 @@ from runway.platform.stacks import (
     active_stack,
     ensure_stack,
     local_server,
-    pipeline_key,
-    pipeline_objects,
     pipeline_options,
     placeholder_kubeconfig,
     run_options,
@@ -86,23 +84,25 @@ def compile_targets(settings: Settings) -> dict[str, tuple[Any, dict[str, Any]]]
     from pipelines.batch_inference import batch_inference_pipeline
     from pipelines.monitoring import monitoring_pipeline
     from pipelines.training import build
-    from runway import simulate
+    from runway.data.labels import labels_due as due
+    from runway.plugins import load_plugin
 
-    sim = settings.simulation
-    week = simulate.history_end(sim)  # the first live week
+    # A batch date to compile with: the simulator's first live batch, else today.
+    plugin = load_plugin(settings)
+    week = plugin.hook("live_batch_dates")(settings, 1)[0] if plugin.has("live_batch_dates") else date.today()
     label = week.isoformat()
     as_of = datetime.combine(week, time(), tzinfo=timezone.utc)
-    labels_due = as_of + timedelta(days=sim.batch_days + sim.label_delay_days)
+    labels_due = datetime.combine(due(week, settings.schedule), time(), tzinfo=timezone.utc)
     fp = COMPILE_FINGERPRINT
     return {
         "training": (build(settings), {"settings": settings, "fingerprint": fp, "batches": None, "as_of": None}),
         "batch_inference": (
             batch_inference_pipeline.with_options(run_name=f"inference-{settings.use_case}-{label}-{{time}}"),
-            {"settings": settings, "sales_fingerprint": fp, "plan_fingerprint": fp, "week": label, "as_of": as_of.isoformat()},
+            {"settings": settings, "history_fingerprint": fp, "scoring_fingerprint": fp, "batch": label, "as_of": as_of.isoformat()},
         ),
         "monitoring": (
             monitoring_pipeline.with_options(run_name=f"monitoring-{settings.use_case}-{label}-{{time}}"),
-            {"settings": settings, "batches": [label], "window_id": label, "as_of": labels_due.isoformat(), "sales_fingerprint": fp, "on_demand": False},
+            {"settings": settings, "batches": [label], "window_id": label, "as_of": labels_due.isoformat(), "history_fingerprint": fp, "on_demand": False},
         ),
     }
 

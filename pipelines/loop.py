@@ -2,11 +2,14 @@
 
 Each job only knows what had been recorded by its time:
 
-    train (as of the first live week)
-    for each live week k:  score week k  ->  monitor week k-1 (its labels are
-    due now)  ->  if the policy fires, retrain as of now and let the gate decide
-    finally monitor the last week.
+    train (as of the first scoring batch)
+    for each scoring batch k:  score batch k  ->  monitor every scored batch
+    whose labels are due before batch k+1  ->  if the policy fires, retrain
+    as of then and let the gate decide
+    finally monitor the batches still open.
 
+The batches are the scoring stream's own (``batch=<date>`` files): a use case
+with a simulator gets them written first, any other use case brings its own.
 Every step is a ZenML pipeline run; this module only sequences them.
 """
 
@@ -16,73 +19,103 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from runway import simulate
 from runway.config import Settings
+from runway.data import sources
+from runway.data.labels import labels_due
+from runway.plugins import PluginError, load_plugin
 
 SCENARIO_ALIASES = {"drift": "price_shift"}
-SCENARIO_WEEKS = 8  # long enough for drifted weeks to reach the training set
+SCENARIO_BATCHES = 8  # long enough for drifted batches to reach the training set
 
 
-def live_weeks(settings: Settings, n: int | None = None) -> list[date]:
-    start = simulate.history_end(settings.simulation)
-    n = n or settings.simulation.live_weeks
-    return [start + timedelta(days=settings.simulation.batch_days * k) for k in range(n)]
+def raw_dir(settings: Settings):
+    return settings.raw_dir
 
 
-def labels_due(settings: Settings, week: date) -> date:
-    return week + timedelta(days=settings.simulation.batch_days + settings.simulation.label_delay_days)
+def scenarios(settings: Settings) -> list[str]:
+    plugin = load_plugin(settings)
+    return list(plugin.hook("SCENARIOS")) if plugin.has("SCENARIOS") else ["none"]
 
 
-def ensure_live_data(settings: Settings, weeks: list[date], scenario: str = "none") -> list[date]:
-    """Write plans + actuals for ``weeks`` that are not there yet; returns the written ones."""
-    scenario = SCENARIO_ALIASES.get(scenario, scenario)
-    raw = settings.workspace_path(settings.environment.source.location)
-    written = []
-    for w in weeks:
-        if not (raw / "plan" / f"batch={w.isoformat()}.parquet").exists():
-            simulate.write_live_week(raw, settings.simulation, w, scenario, drift_from=weeks[0])  # type: ignore[arg-type]
-            written.append(w)
-    return written
+def resolve_scenario(settings: Settings, scenario: str) -> str:
+    """The plug-in's scenario name for ``scenario`` (aliases allowed), or ValueError."""
+    known = scenarios(settings)
+    name = SCENARIO_ALIASES.get(scenario, scenario)
+    if name not in known and scenario not in known:
+        raise ValueError(f"--scenario: unknown scenario {scenario!r} for use case '{settings.use_case}'; choose one of {', '.join(known)}")
+    return name if name in known else scenario
+
+
+def ensure_data(settings: Settings, scenario: str = "none", batches: int | None = None, progress=print) -> list[date]:
+    """With a simulator: sample history and ``batches`` scoring batches (written
+    only where absent). Without one: nothing is written. Returns the scoring
+    batch dates to run, in order."""
+    plugin = load_plugin(settings)
+    raw = raw_dir(settings)
+    if plugin.simulates:
+        if plugin.hook("ensure_history")(raw, settings):
+            progress(f"sample history written to {raw}")
+        n = batches or (SCENARIO_BATCHES if scenario != "none" else None)
+        starts = plugin.hook("live_batch_dates")(settings, n)
+        plugin.hook("write_live_batches")(raw, settings, starts, resolve_scenario(settings, scenario))
+        return list(starts)
+    if scenario != "none":
+        raise PluginError(f"--scenario needs a simulator; use case '{settings.use_case}' has none")
+    found = scoring_batches(settings)
+    return found[:batches] if batches else found
+
+
+def scoring_batches(settings: Settings) -> list[date]:
+    """Dates of the scoring stream's batches, in order."""
+    files = sources.list_batches(settings.environment.source, settings.raw_dir, settings.streams.scoring)
+    return sorted(d for d in (sources.batch_date(p) for p in files) if d is not None)
 
 
 def pending_monitoring(settings: Settings, today: date | None = None) -> list[date]:
-    """Scored weeks whose labels are due and that have no monitoring report yet."""
+    """Scored batches whose labels are due and that have no monitoring report yet."""
+    from runway.serving.predictions import scored_batches
+
     today = today or date.today()
-    scored = sorted(date.fromisoformat(p.name.removeprefix("batch=")) for p in settings.workspace_path("predictions").glob("batch=*") if p.is_dir())
-    reports = settings.workspace_path("reports")
-    return [w for w in scored if labels_due(settings, w) <= today and not (reports / f"monitoring-{w.isoformat()}.html").exists()]
+    reports = settings.use_case_path("reports")
+    return [b for b in scored_batches(settings) if labels_due(b, settings.schedule) <= today and not (reports / f"monitoring-{b.isoformat()}.html").exists()]
 
 
 def _iso(d: date) -> str:
     return pd.Timestamp(d, tz="UTC").isoformat()
 
 
-def run_loop(settings: Settings, scenario: str = "none", weeks: int | None = None, progress=print) -> dict:
+def run_loop(settings: Settings, scenario: str = "none", batches: int | None = None, progress=print) -> dict:
     from pipelines.batch_inference import run_batch_inference
     from pipelines.monitoring import run_monitoring
     from pipelines.training import run_training
 
-    raw = settings.workspace_path(settings.environment.source.location)
-    if simulate.ensure_sample_data(raw, settings.simulation):
-        progress(f"sample history written to {raw}")
-    live = live_weeks(settings, weeks or (SCENARIO_WEEKS if scenario != "none" else None))
-    ensure_live_data(settings, live, scenario)
+    live = ensure_data(settings, scenario, batches, progress)
+    if not live:
+        raise sources.SourceError(f"no scoring batches under {raw_dir(settings) / settings.streams.scoring}: nothing to score (see docs/onboarding.md for the layout)")
     progress(f"[train] as of {live[0]} (history only)")
     out: dict = {"scenario": scenario, "training": run_training(settings, as_of=_iso(live[0])), "inference": [], "monitoring": [], "retraining": []}
 
-    def monitor(week: date) -> None:
-        due = labels_due(settings, week)
-        progress(f"[monitor] week {week} (labels due {due})")
-        m = run_monitoring(settings, [week], as_of=due)
+    def monitor(batch: date) -> None:
+        due = labels_due(batch, settings.schedule)
+        progress(f"[monitor] batch {batch} (labels due {due})")
+        m = run_monitoring(settings, [batch], as_of=due)
         out["monitoring"].append(m)
         if m["decision"]["retrain"]["retrain"]:
             progress(f"[retrain] as of {due}: {'; '.join(m['decision']['retrain']['reasons'])}")
             out["retraining"].append({"window": m["window"], **run_training(settings, as_of=_iso(due))})
 
-    for k, week in enumerate(live):
-        progress(f"[infer] week {week} ({k + 1}/{len(live)})")
-        out["inference"].append(run_batch_inference(settings, week))
-        if k:
-            monitor(live[k - 1])
-    monitor(live[-1])
+    # Monitor a scored batch once its labels are due before the next batch is
+    # scored (retraining then only learns labels recorded by that time), and
+    # every batch still open at the end.
+    open_batches: list[date] = []
+    for k, batch in enumerate(live):
+        progress(f"[infer] batch {batch} ({k + 1}/{len(live)})")
+        out["inference"].append(run_batch_inference(settings, batch))
+        open_batches.append(batch)
+        clock = batch + timedelta(days=settings.schedule.batch_days)
+        for due_batch in [b for b in open_batches if labels_due(b, settings.schedule) <= clock]:
+            monitor(due_batch)
+            open_batches.remove(due_batch)
+    for batch in open_batches:
+        monitor(batch)
     return out

@@ -4,20 +4,21 @@ retraining decision (and optional automatic rollback) -> HTML report."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import pandas as pd
 from zenml import pipeline
 from zenml.enums import ExecutionMode
 
 from runway.config import Settings
+from runway.data.labels import labels_due
 from steps.ingest import ingest_batch
 from steps.monitoring import alerts_and_triggers, assess_window, load_reference, load_window, render_monitoring_report
 
 
 @pipeline(enable_cache=False, execution_mode=ExecutionMode.FAIL_FAST)
-def monitoring_pipeline(settings: Settings, batches: list[str], window_id: str, as_of: str, sales_fingerprint: str, on_demand: bool = False) -> None:
-    actuals = ingest_batch(settings=settings, stream="sales", fingerprint=sales_fingerprint, as_of=as_of, id="ingest_actuals")
+def monitoring_pipeline(settings: Settings, batches: list[str], window_id: str, as_of: str, history_fingerprint: str, on_demand: bool = False) -> None:
+    actuals = ingest_batch(settings=settings, stream=settings.streams.history, fingerprint=history_fingerprint, as_of=as_of, id="ingest_actuals")
     predictions, inputs = load_window(settings=settings, batches=batches)
     reference, reference_predictions, reference_info = load_reference(settings=settings, window_predictions=predictions, window_inputs=inputs)
     assessment = assess_window(
@@ -36,12 +37,12 @@ def run_monitoring(settings: Settings, weeks: list[date], as_of: date | None = N
     labels = [w.isoformat() for w in weeks]
     window_id = labels[0] if len(labels) == 1 else f"{labels[0]}..{labels[-1]}"
     if as_of is None:
-        as_of = max(weeks) + timedelta(days=settings.simulation.batch_days + settings.simulation.label_delay_days)
-    sales = sources.read_batches(settings, "sales")
+        as_of = labels_due(max(weeks), settings.schedule)
+    history = sources.read_batches(settings, settings.streams.history)
     run = monitoring_pipeline.with_options(run_name=f"monitoring-{settings.use_case}-{window_id}-{{time}}")(
-        settings=settings, batches=labels, window_id=window_id, as_of=pd.Timestamp(as_of, tz="UTC").isoformat(), sales_fingerprint=sales.fingerprint, on_demand=on_demand
+        settings=settings, batches=labels, window_id=window_id, as_of=pd.Timestamp(as_of, tz="UTC").isoformat(), history_fingerprint=history.fingerprint, on_demand=on_demand
     )
     assessment = run.steps["assess_window"].outputs["assessment"][0].load()
     decision = run.steps["alerts_and_triggers"].outputs["monitoring_decision"][0].load()
-    report = settings.workspace_path("reports", f"monitoring-{window_id}.html")
+    report = settings.use_case_path("reports", f"monitoring-{window_id}.html")
     return {"run": run.name, "window": window_id, "assessment": {k: v for k, v in assessment.items() if k not in ("drift", "output_drift_detail", "segments", "kpi_table")}, "decision": decision, "report": str(report)}

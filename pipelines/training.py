@@ -19,13 +19,13 @@ from steps.train import split_frame, train_model
 
 @pipeline(enable_cache=True, execution_mode=ExecutionMode.FAIL_FAST)
 def training_pipeline(settings: Settings, fingerprint: str, batches: Optional[list[str]] = None, as_of: Optional[str] = None) -> None:
-    sales = ingest_batch(settings=settings, stream="sales", fingerprint=fingerprint, batches=batches, as_of=as_of)
-    feature_version = sync_feature_store(settings=settings, sales=sales)
-    frame = retrieve_features(settings=settings, rows=sales, feature_version=feature_version)
+    history = ingest_batch(settings=settings, stream=settings.streams.history, fingerprint=fingerprint, batches=batches, as_of=as_of)
+    feature_version = sync_feature_store(settings=settings, history=history)
+    frame = retrieve_features(settings=settings, rows=history, feature_version=feature_version)
     train, holdout = split_frame(settings=settings, frame=frame)
     model = train_model(settings=settings, train_frame=train)
     profile_reference(settings=settings, train_frame=train, model=model)
-    evaluation = evaluate_model(settings=settings, model=model, holdout_frame=holdout, sales=sales)
+    evaluation = evaluate_model(settings=settings, model=model, holdout_frame=holdout, history=history)
     promote_model(settings=settings, evaluation=evaluation)
 
 
@@ -34,7 +34,7 @@ def model_for(settings: Settings) -> Model:
     return Model(
         name=settings.model.name,
         description=settings.description or None,
-        tags=[settings.use_case, settings.environment.name, settings.model.estimator],
+        tags=[settings.use_case, settings.environment.name, settings.model.task, settings.model.estimator],
     )
 
 
@@ -52,7 +52,7 @@ def run_training(settings: Settings, batches: Optional[list[str]] = None, as_of:
 
     from runway.data import sources
 
-    batch = sources.read_batches(settings, "sales", batches=batches)
+    batch = sources.read_batches(settings, settings.streams.history, batches=batches)
     t0 = time.perf_counter()
     run = build(settings)(settings=settings, fingerprint=batch.fingerprint, batches=batches, as_of=as_of)
     seconds = time.perf_counter() - t0

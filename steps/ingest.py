@@ -35,16 +35,17 @@ def ingest_batch(
     batch = sources_lib.read_batches(settings, stream, batches=batches)  # type: ignore[arg-type]
     if batch.fingerprint and fingerprint and batch.fingerprint != fingerprint:
         raise sources_lib.SourceError(f"{stream} source changed while the run started (fingerprint {batch.fingerprint[:12]} != {fingerprint[:12]}); rerun")
-    ignore = [settings.model.target] if stream == "plan" else []
+    # Scoring rows have no target yet: the contract does not ask for it.
+    ignore = [settings.target] if stream == settings.streams.scoring else []
     bad = contract_lib.validate_parts(batch.parts, settings.contract, ignore, union=batch.frame)
     if bad:
-        root = settings.workspace_path("quarantine")
+        root = settings.use_case_path("quarantine")
         files = {str(p): p for p in batch.files}
         quarantined = {src: contract_lib.quarantine([files[src]] if src in files else batch.files, rep, root, f"{stream}_{Path(src).stem}".replace("=", "-")) for src, rep in bad.items()}
         raise contract_lib.ContractViolation(bad, quarantined)
-    frame = sources_lib.known_as_of(batch.frame, pd.Timestamp(as_of) if as_of else None, settings.model.target)
-    if stream == "sales" and frame[settings.model.target].notna().sum() == 0:
-        raise sources_lib.SourceError(f"sales: no actuals recorded by {as_of} in {batch.label}")
+    frame = sources_lib.known_as_of(batch.frame, pd.Timestamp(as_of) if as_of else None, settings.target)
+    if stream == settings.streams.history and frame[settings.target].notna().sum() == 0:
+        raise sources_lib.SourceError(f"{stream}: no labels ({settings.target}) recorded by {as_of} in {batch.label}")
     log_metadata({"rows": len(frame), "as_of": as_of or "", "files": len(batch.files), "fingerprint": batch.fingerprint, "contract": "ok"})
     logger.info("%s: contract ok for %d file(s), %d rows", batch.label, len(batch.parts), len(frame))
     return frame

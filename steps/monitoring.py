@@ -105,7 +105,7 @@ def assess_window(
 def alerts_and_triggers(settings: Settings, assessment: dict, on_demand: bool = False) -> Annotated[dict, "monitoring_decision"]:
     """Alert policy (N of M, cooldown, de-dup), then one retraining decision."""
     mon = settings.monitoring
-    log = alerts_lib.AlertLog(settings.workspace_path("alerts.jsonl"))
+    log = alerts_lib.AlertLog(settings.use_case_path("alerts.jsonl"))
     breaches = [alerts_lib.Breach.from_dict(b) for b in assessment["breaches"]]
     with log.locked():
         alerts = alerts_lib.evaluate_alerts(assessment["window"], breaches, log, mon.alerts)
@@ -147,7 +147,7 @@ def alerts_and_triggers(settings: Settings, assessment: dict, on_demand: bool = 
 
 def _history(settings: Settings, assessment: dict) -> list[dict]:
     """Past windows' performance and KPIs, for the report's time series."""
-    path = settings.workspace_path("monitoring", "history.jsonl")
+    path = settings.use_case_path("monitoring", "history.jsonl")
     past = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()] if path.exists() else []
     row = {"window": assessment["window"], **(assessment.get("performance") or {}), **(assessment.get("kpi") or {})}
     past = [p for p in past if p.get("window") != row["window"]] + [row]
@@ -180,6 +180,6 @@ def render_monitoring_report(
         currency=settings.monitoring.kpi.currency,
         notes=notes,
     )
-    path = report_lib.write_report(html, settings.workspace_path("reports", f"monitoring-{assessment['window']}.html"))
+    path = report_lib.write_report(html, settings.use_case_path("reports", f"monitoring-{assessment['window']}.html"))
     log_metadata({"report_path": str(path)})
     return HTMLString(html)

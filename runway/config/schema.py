@@ -555,7 +555,18 @@ class Settings(_Strict):
         return resolve_path(self.environment.workspace)
 
     def workspace_path(self, *parts: str) -> Path:
+        """Shared by every use case of the environment (ZenML store, decision log)."""
         return self.workspace.joinpath(*parts)
+
+    def use_case_path(self, *parts: str) -> Path:
+        """This use case's own folder: raw data, quarantine, predictions,
+        alerts, reports; two use cases in one workspace never share a file."""
+        return self.workspace.joinpath(self.use_case, *parts)
+
+    @property
+    def raw_dir(self) -> Path:
+        """Folder of the raw streams (parquet/CSV sources): <use case>/<source.location>."""
+        return resolve_path(self.use_case_path(self.environment.source.location))
 
     @property
     def zenml_config_dir(self) -> Path | None:

@@ -11,13 +11,12 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Literal
-
 import pandas as pd
 
-from runway.config import ContractConfig, Settings, SourceConfig, resolve_path, reveal
+from runway.config import ContractConfig, Settings, SourceConfig, reveal
 
-Stream = Literal["sales", "plan"]
+# A stream is named in the use case (settings.streams): its history or scoring stream.
+Stream = str
 
 
 class SourceError(ValueError):
@@ -34,7 +33,7 @@ class Batch:
     parts: list[tuple[Path | None, pd.DataFrame]] = field(default_factory=list)
 
 
-def _batch_date(path: Path) -> date | None:
+def batch_date(path: Path) -> date | None:
     stem = path.name.split(".")[0]
     if stem.startswith("batch="):
         try:
@@ -44,10 +43,11 @@ def _batch_date(path: Path) -> date | None:
     return None
 
 
-def list_batches(source: SourceConfig, workspace: Path, stream: Stream) -> list[Path]:
+def list_batches(source: SourceConfig, raw_dir: Path, stream: Stream) -> list[Path]:
+    """Batch files of ``stream`` under the use case's raw folder (none for SQL)."""
     if source.kind == "sql":
         return []
-    folder = resolve_path(workspace / source.location) / stream
+    folder = raw_dir / stream
     pattern = "*.parquet" if source.kind == "parquet" else "*.csv"
     return sorted(p for p in folder.glob(pattern) if not p.name.startswith("."))
 
@@ -86,7 +86,7 @@ def _read_file(path: Path, kind: str, contract: ContractConfig) -> pd.DataFrame:
         if kind == "parquet":
             df = pd.read_parquet(path)
         else:
-            df = _coerce(pd.read_csv(path, dtype={"store_id": str, "item_id": str}), contract, path)
+            df = _coerce(pd.read_csv(path, dtype={c: str for c, spec in contract.columns.items() if spec.dtype == "string"}), contract, path)
     except SourceError:
         raise
     except pd.errors.EmptyDataError:
@@ -103,19 +103,19 @@ def read_batches(settings: Settings, stream: Stream, batches: list[str] | None =
     """Read ``stream`` batches (all, the named ones, or those starting before ``until``)."""
     src, contract = settings.environment.source, settings.contract
     if src.kind == "sql":
-        return _read_sql(src, contract, stream, until)
-    files = list_batches(src, settings.workspace, stream)
+        return _read_sql(src, contract, stream, until, settings.streams.history)
+    files = list_batches(src, settings.raw_dir, stream)
     if batches is not None:
         wanted = {b if b.startswith("batch=") else f"batch={b}" for b in batches}
         found = {p.name.split(".")[0] for p in files}
         missing = sorted(wanted - found)
         if missing:
-            raise SourceError(f"{stream} batches not found under {resolve_path(settings.workspace / src.location) / stream}: {', '.join(missing)}")
+            raise SourceError(f"{stream} batches not found under {settings.raw_dir / stream}: {', '.join(missing)}")
         files = [p for p in files if p.name.split(".")[0] in wanted]
     if until is not None:
-        files = [p for p in files if (d := _batch_date(p)) is None or d < until]
+        files = [p for p in files if (d := batch_date(p)) is None or d < until]
     if not files:
-        raise SourceError(f"no {stream} batches under {resolve_path(settings.workspace / src.location) / stream}")
+        raise SourceError(f"no {stream} batches under {settings.raw_dir / stream}")
     frames = [_read_file(p, src.kind, contract) for p in files]
     non_empty = [f for f in frames if len(f.columns)]
     frame = pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame()
@@ -123,10 +123,11 @@ def read_batches(settings: Settings, stream: Stream, batches: list[str] | None =
     return Batch(frame=frame, files=files, fingerprint=fingerprint_files(files), label=f"{stream}_{label}".replace("=", "-"), parts=list(zip(files, frames)))
 
 
-def _read_sql(src: SourceConfig, contract: ContractConfig, stream: Stream, until: date | None) -> Batch:
+def _read_sql(src: SourceConfig, contract: ContractConfig, stream: Stream, until: date | None, history_stream: str) -> Batch:
     import sqlalchemy as sa
 
-    table = src.table if stream == "sales" else f"{src.table}_{stream}"
+    # The history stream is the table itself; another stream is <table>_<stream>.
+    table = src.table if stream == history_stream else f"{src.table}_{stream}"
     engine = sa.create_engine(reveal(src.location))
     try:
         query = sa.text(f"SELECT * FROM {sa.sql.quoted_name(table, quote=True)}")  # noqa: S608 - table name from config

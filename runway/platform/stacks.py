@@ -6,7 +6,7 @@
 * ``local_server(settings)`` starts a local ZenML server (the daemon that
   ``zenml login --local`` starts) on SQLite or MySQL/MariaDB, connects the
   client to it and always stops it on exit.
-* ``run_on_stack(settings, kind, pipeline)`` runs one pipeline on a remote
+* ``remote_session(settings, kind, pipelines)`` prepares a run of pipelines on a remote
   stack after the Kubernetes preflight.
 * ``stack_from_terraform(path)`` maps ``terraform output -json`` onto
   ``StackConfig`` fields.
@@ -32,12 +32,6 @@ from runway.config import Settings, StackConfig
 
 Kind = Literal["kubeflow", "kubernetes"]
 KINDS: tuple[str, ...] = ("kubeflow", "kubernetes")
-PIPELINES: tuple[str, ...] = ("training", "batch_inference", "monitoring")
-PIPELINE_ALIASES = {
-    "train": "training", "training_pipeline": "training",
-    "infer": "batch_inference", "batch_inference_pipeline": "batch_inference",
-    "monitor": "monitoring", "monitoring_pipeline": "monitoring",
-}
 
 DEFAULT_SERVER_PORT = 8237  # the port `zenml login --local` uses
 SERVER_START_TIMEOUT_S = 90
@@ -106,14 +100,6 @@ def _check_kind(kind: str) -> Kind:
     if kind not in KINDS:
         raise ValueError(f"stack kind must be one of {', '.join(KINDS)}, got {kind!r}")
     return kind  # type: ignore[return-value]
-
-
-def pipeline_key(name: str) -> str:
-    """``training``/``train``/``training_pipeline`` -> ``training`` (and so on)."""
-    key = PIPELINE_ALIASES.get(name, name)
-    if key not in PIPELINES:
-        raise ValueError(f"unknown pipeline {name!r}; choose one of {', '.join(PIPELINES)}")
-    return key
 
 
 def stack_name(settings: Settings, kind: str) -> str:
@@ -340,14 +326,6 @@ def run_options(settings: Settings, kind: str) -> dict[str, Any]:
     return opts
 
 
-def pipeline_objects() -> dict[str, Any]:
-    from pipelines.batch_inference import batch_inference_pipeline
-    from pipelines.monitoring import monitoring_pipeline
-    from pipelines.training import training_pipeline
-
-    return {"training": training_pipeline, "batch_inference": batch_inference_pipeline, "monitoring": monitoring_pipeline}
-
-
 # ------------------------------------------------------------- local server --
 
 
@@ -569,49 +547,27 @@ def remote_server(settings: Settings) -> Iterator[None]:
         yield
 
 
-def run_on_stack(settings: Settings, kind: Kind, pipeline_name: str, *, kubeconfig: str | None = None, **params: Any) -> dict:
-    """Run one pipeline (``training``, ``batch_inference`` or ``monitoring``)
-    on the ``kind`` stack and return what its ``run_*`` helper returns.
-
-    Order: Kubernetes preflight (context, API, namespace, service account,
-    secrets; raises ``PreflightError`` with one line per problem), then the
-    ZenML server (``remote_server``), then ``ensure_stack`` and the run with
-    ``run_options`` (image settings; CONTINUE_ON_FAILURE on Kubeflow). The
-    client's own store and active stack are restored afterwards. ``params``
-    go to the helper: ``batches``/``as_of`` (training), ``week``
-    (batch_inference, required), ``weeks``/``as_of``/``on_demand``
-    (monitoring, ``weeks`` required).
-    """
+@contextlib.contextmanager
+def remote_session(settings: Settings, kind: Kind, pipelines: list[Any], *, kubeconfig: str | None = None) -> Iterator[Settings]:
+    """Everything a run on the ``kind`` stack needs, in order: Kubernetes
+    preflight (context, API, namespace, service account, secrets; raises
+    ``PreflightError`` with one line per problem), the ZenML server
+    (``remote_server``), ``ensure_stack``, then ``run_options`` (image
+    settings; CONTINUE_ON_FAILURE on Kubeflow) on ``pipelines``. Yields the
+    settings to run with; the client's store and stack are restored after."""
     from runway.platform.k8s_preflight import preflight
 
     _check_kind(kind)
-    key = pipeline_key(pipeline_name)
-    if key == "batch_inference" and "week" not in params:
-        raise ValueError("batch_inference needs week=<date>")
-    if key == "monitoring" and "weeks" not in params:
-        raise ValueError("monitoring needs weeks=[<date>, ...]")
     sc = settings.environment.stack
     report = preflight(sc.kubernetes_context or None, sc.kubernetes_namespace, sc.service_account, list(sc.required_secrets), kubeconfig)
     report.raise_if_failed()
     if not sc.kubernetes_context and report.context:
         settings = with_stack(settings, kubernetes_context=report.context)
-
     _boot(settings)
     with remote_server(settings):
         name = ensure_stack(settings, kind)
-        objects = pipeline_objects()
-        with active_stack(name), pipeline_options(list(objects.values()), **run_options(settings, kind)):
-            if key == "training":
-                from pipelines.training import run_training
-
-                return run_training(settings, **params)
-            if key == "batch_inference":
-                from pipelines.batch_inference import run_batch_inference
-
-                return run_batch_inference(settings, **params)
-            from pipelines.monitoring import run_monitoring
-
-            return run_monitoring(settings, **params)
+        with active_stack(name), pipeline_options(pipelines, **run_options(settings, kind)):
+            yield settings
 
 
 # ---------------------------------------------------------------- terraform --

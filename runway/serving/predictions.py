@@ -1,20 +1,28 @@
 """Where predictions go: partitioned parquet locally, a SQL table where the
-environment names one. Re-running a batch replaces that batch, atomically."""
+environment names one. Re-running a batch replaces that batch of that use
+case (and model) only, atomically; other writers' rows are never touched."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
 from runway.config import Settings, reveal
-from runway.simulate import write_parquet_atomic
+from runway.data.io import write_parquet_atomic
 
 TABLE = "runway_predictions"
+BATCH_PREFIX = "batch="
 
 
 def partition_dir(settings: Settings, batch_label: str) -> Path:
-    return settings.workspace_path("predictions", f"batch={batch_label}")
+    return settings.use_case_path("predictions", f"{BATCH_PREFIX}{batch_label}")
+
+
+def _owner(settings: Settings) -> dict[str, str]:
+    # The columns that key a writer's rows in a shared table.
+    return {"use_case": settings.use_case, "model": settings.model.name}
 
 
 def write_predictions(settings: Settings, predictions: pd.DataFrame, inputs: pd.DataFrame, batch_label: str) -> str:
@@ -25,15 +33,19 @@ def write_predictions(settings: Settings, predictions: pd.DataFrame, inputs: pd.
     if sink:
         import sqlalchemy as sa
 
+        owner = _owner(settings)
         engine = sa.create_engine(sink)
         try:
             with engine.begin() as conn:  # delete + insert in one transaction
                 if sa.inspect(conn).has_table(TABLE):
-                    conn.execute(sa.text(f"DELETE FROM {TABLE} WHERE batch = :b"), {"b": batch_label})
-                predictions.assign(batch=batch_label).to_sql(TABLE, conn, if_exists="append", index=False)
+                    conn.execute(
+                        sa.text(f"DELETE FROM {TABLE} WHERE batch = :b AND use_case = :u AND model = :m"),  # noqa: S608 - constant table name
+                        {"b": batch_label, "u": owner["use_case"], "m": owner["model"]},
+                    )
+                predictions.assign(batch=batch_label, **owner).to_sql(TABLE, conn, if_exists="append", index=False)
         finally:
             engine.dispose()
-        return f"{sink.split('@')[-1]} table {TABLE} (batch={batch_label})"
+        return f"{sink.split('@')[-1]} table {TABLE} (use_case={settings.use_case}, batch={batch_label})"
     write_parquet_atomic(predictions, part / "predictions.parquet")
     return str(part / "predictions.parquet")
 
@@ -43,19 +55,21 @@ def read_predictions(settings: Settings, batch_labels: list[str] | None = None) 
     if sink:
         import sqlalchemy as sa
 
+        owner = _owner(settings)
         engine = sa.create_engine(sink)
         try:
-            df = pd.read_sql(sa.text(f"SELECT * FROM {TABLE}"), engine)
+            df = pd.read_sql(sa.text(f"SELECT * FROM {TABLE} WHERE use_case = :u AND model = :m"), engine, params={"u": owner["use_case"], "m": owner["model"]})  # noqa: S608
         finally:
             engine.dispose()
+        df = df.drop(columns=["use_case", "model"])
         return df[df["batch"].isin(batch_labels)] if batch_labels else df
-    root = settings.workspace_path("predictions")
-    parts = sorted(root.glob("batch=*/predictions.parquet"))
+    root = settings.use_case_path("predictions")
+    parts = sorted(root.glob(f"{BATCH_PREFIX}*/predictions.parquet"))
     if batch_labels:
-        parts = [p for p in parts if p.parent.name.removeprefix("batch=") in batch_labels]
+        parts = [p for p in parts if p.parent.name.removeprefix(BATCH_PREFIX) in batch_labels]
     if not parts:
         raise FileNotFoundError(f"no predictions under {root}" + (f" for batches {', '.join(batch_labels)}" if batch_labels else ""))
-    return pd.concat([pd.read_parquet(p).assign(batch=p.parent.name.removeprefix("batch=")) for p in parts], ignore_index=True)
+    return pd.concat([pd.read_parquet(p).assign(batch=p.parent.name.removeprefix(BATCH_PREFIX)) for p in parts], ignore_index=True)
 
 
 def read_inputs(settings: Settings, batch_labels: list[str]) -> pd.DataFrame:
@@ -64,3 +78,9 @@ def read_inputs(settings: Settings, batch_labels: list[str]) -> pd.DataFrame:
     if missing:
         raise FileNotFoundError(f"model inputs missing for monitoring: {', '.join(missing)}")
     return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+
+
+def scored_batches(settings: Settings) -> list[date]:
+    """Batches with stored model inputs (every scored batch has them, whatever the sink)."""
+    root = settings.use_case_path("predictions")
+    return sorted(date.fromisoformat(p.name.removeprefix(BATCH_PREFIX)) for p in root.glob(f"{BATCH_PREFIX}*") if (p / "inputs.parquet").exists())

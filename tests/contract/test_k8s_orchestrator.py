@@ -151,7 +151,7 @@ def _settings(tmp_path, **stack):
 
 def test_run_on_stack_without_kubeconfig_fails_with_a_clear_message(tmp_path, monkeypatch) -> None:
     from runway.platform.k8s_preflight import PreflightError
-    from runway.platform.stacks import run_on_stack
+    from pipelines.dispatch import run_on_stack
 
     monkeypatch.delenv("KUBECONFIG", raising=False)
     missing = tmp_path / "no-such-kubeconfig"
@@ -165,7 +165,8 @@ def test_run_on_stack_without_kubeconfig_fails_with_a_clear_message(tmp_path, mo
 
 def test_run_on_stack_with_unknown_context_names_the_available_ones(tmp_path) -> None:
     from runway.platform.k8s_preflight import PreflightError
-    from runway.platform.stacks import placeholder_kubeconfig, run_on_stack
+    from pipelines.dispatch import run_on_stack
+    from runway.platform.stacks import placeholder_kubeconfig
 
     kubeconfig = placeholder_kubeconfig(["kind-runway", "minikube"], "runway", tmp_path)
     with pytest.raises(PreflightError) as info:
@@ -180,7 +181,8 @@ def test_run_on_stack_after_preflight_refuses_a_store_pods_cannot_reach(tmp_path
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from runway.platform.stacks import StackError, run_on_stack
+    from pipelines.dispatch import run_on_stack
+    from runway.platform.stacks import StackError
 
     seen: list[str] = []
 
@@ -218,7 +220,7 @@ def test_run_on_stack_after_preflight_refuses_a_store_pods_cannot_reach(tmp_path
 
 
 def test_run_on_stack_rejects_unknown_names_before_touching_anything(tmp_path) -> None:
-    from runway.platform.stacks import run_on_stack
+    from pipelines.dispatch import run_on_stack
 
     with pytest.raises(ValueError, match="stack kind"):
         run_on_stack(_settings(tmp_path), "docker", "training")

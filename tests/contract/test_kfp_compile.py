@@ -103,7 +103,7 @@ def _executors(spec) -> dict[str, dict]:
 
 
 def test_every_pipeline_is_compiled(compiled) -> None:
-    from runway.platform.stacks import PIPELINES
+    from pipelines.dispatch import PIPELINES
 
     _, paths = compiled
     assert sorted(paths) == sorted(PIPELINES)

@@ -14,23 +14,46 @@ units over.
 
 Rows without an actual (labels not in yet) or without a forecast are left out
 and counted in ``rows_missing``.
+
+The costs are the use case's ``monitoring.kpi.params`` (typed by
+``KpiParams``); the currency is ``monitoring.kpi.currency``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
-from runway.config import KpiConfig
+if TYPE_CHECKING:
+    from runway.config.schema import KpiConfig
 
 KPI_COLUMNS = [
     "level", "segment", "rows", "rows_missing", "units_actual", "units_forecast", "units_short", "units_over",
     "lost_sales", "overstock_cost", "total_cost", "mae", "wape", "bias", "currency",
 ]
 TOTAL = "total"
+# The KPI frame's columns the core shows in summaries and charts, in order (money).
+KPI_HEADLINE: tuple[str, ...] = ("total_cost", "lost_sales", "overstock_cost")
+
+
+class KpiParams(BaseModel):
+    """``monitoring.kpi.params`` of retail_demand: costs in currency per unit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    margin_per_unit: float = Field(2.0, ge=0)
+    holding_cost_per_unit: float = Field(0.5, ge=0)
+
+
+def kpi_params(kpi: KpiConfig | None) -> tuple[KpiParams, str]:
+    """The typed parameters and the currency of a ``monitoring.kpi`` section (None: defaults)."""
+    if kpi is None:
+        return KpiParams(), "EUR"
+    return KpiParams.model_validate(dict(kpi.params)), kpi.currency
 
 
 def _prepare(df: pd.DataFrame, y_true: str, y_pred: str, segment_cols: Sequence[str]) -> pd.DataFrame:
@@ -52,7 +75,7 @@ def _prepare(df: pd.DataFrame, y_true: str, y_pred: str, segment_cols: Sequence[
     return out
 
 
-def _aggregate(g: pd.DataFrame, kpi_config: KpiConfig) -> dict[str, Any]:
+def _aggregate(g: pd.DataFrame, params: KpiParams, currency: str) -> dict[str, Any]:
     present = g["y_true"].notna() & g["y_pred"].notna()
     y, p = g.loc[present, "y_true"].to_numpy(), g.loc[present, "y_pred"].to_numpy()
     err = p - y
@@ -60,8 +83,8 @@ def _aggregate(g: pd.DataFrame, kpi_config: KpiConfig) -> dict[str, Any]:
     over = np.clip(err, 0, None).sum()
     actual = y.sum()
     denom = np.abs(y).sum()
-    lost = short * kpi_config.margin_per_unit
-    overstock = over * kpi_config.holding_cost_per_unit
+    lost = short * params.margin_per_unit
+    overstock = over * params.holding_cost_per_unit
     return {
         "rows": int(present.sum()),
         "rows_missing": int((~present).sum()),
@@ -77,40 +100,29 @@ def _aggregate(g: pd.DataFrame, kpi_config: KpiConfig) -> dict[str, Any]:
         # closed store does not break the table.
         "wape": float(np.abs(err).sum() / denom) if denom > 0 else float("nan"),
         "bias": float(err.sum() / denom) if denom > 0 else float("nan"),
-        "currency": kpi_config.currency,
+        "currency": currency,
     }
 
 
-def kpi_frame(df: pd.DataFrame, y_true: str, y_pred: str, segment_cols: Sequence[str] = (), kpi_config: KpiConfig | None = None) -> pd.DataFrame:
+def kpi_frame(
+    frame: pd.DataFrame, actual: str, prediction: str, segment_cols: Sequence[str] = (), kpi: KpiConfig | None = None
+) -> pd.DataFrame:
     """KPIs per segment value of each ``segment_cols`` column and in total.
 
     Returns one row per (level, segment): ``level`` is the segment column
     (e.g. ``store_id``, ``region``) or ``"total"``; money columns
     (``lost_sales``, ``overstock_cost``, ``total_cost``) are in
-    ``kpi_config.currency``. Segment values are strings, sorted.
-    Typical call: ``kpi_frame(scored, "units_sold", "prediction",
+    ``kpi.currency``. Segment values are strings, sorted.
+    Typical call: ``kpi_frame(scored, "actual", "prediction",
     settings.monitoring.segment_by, settings.monitoring.kpi)``.
     """
-    cfg = kpi_config if kpi_config is not None else KpiConfig()
+    params, currency = kpi_params(kpi)
     if isinstance(segment_cols, str):
         segment_cols = [segment_cols]
-    data = _prepare(df, y_true, y_pred, segment_cols)
+    data = _prepare(frame, actual, prediction, segment_cols)
     rows = []
     for c in segment_cols:
         for value, g in data.groupby(f"seg:{c}", sort=True):
-            rows.append({"level": c, "segment": str(value), **_aggregate(g, cfg)})
-    rows.append({"level": TOTAL, "segment": TOTAL, **_aggregate(data, cfg)})
+            rows.append({"level": c, "segment": str(value), **_aggregate(g, params, currency)})
+    rows.append({"level": TOTAL, "segment": TOTAL, **_aggregate(data, params, currency)})
     return pd.DataFrame(rows, columns=KPI_COLUMNS)
-
-
-def kpi_totals(frame: pd.DataFrame) -> dict[str, Any]:
-    """The ``total`` row of a ``kpi_frame`` as a plain dict -- one entry of
-    the report's history of windows (add the window label yourself)."""
-    tot = frame[frame["level"] == TOTAL]
-    if len(tot) != 1:
-        raise ValueError("kpi frame has no single 'total' row")
-    out: dict[str, Any] = {}
-    for k, v in tot.iloc[0].drop(["level", "segment"]).items():
-        v = v.item() if isinstance(v, np.generic) else v
-        out[str(k)] = None if isinstance(v, float) and np.isnan(v) else v  # JSON-safe
-    return out

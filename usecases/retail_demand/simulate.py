@@ -1,13 +1,14 @@
 """Seeded retail demand simulator: the stand-in for a production sales source.
 
-It writes raw data the way a point-of-sale export would:
+It writes raw data the way a point-of-sale export would (stream names come
+from the use case's ``streams``: ``sales`` and ``plan`` for retail_demand):
 
-* ``raw/sales/batch=<week start>.parquet``: one week of actual daily unit sales
-  per store x item, with ``recorded_at``: the time the actuals became known
-  (``label_delay_days`` after the week closed).
-* ``raw/plan/batch=<week start>.parquet``: the rows to forecast for a future
-  week: prices, promotions and holidays are planned ahead, ``units_sold`` is
-  unknown (NaN).
+* ``<raw>/<history>/batch=<week start>.parquet``: one week of actual daily
+  unit sales per store x item, with ``recorded_at``: the time the actuals
+  became known (``schedule.label_delay_days`` after the week closed).
+* ``<raw>/<scoring>/batch=<week start>.parquet``: the rows to forecast for a
+  future week: prices, promotions and holidays are planned ahead,
+  ``units_sold`` is unknown (NaN).
 
 Demand has weekly and yearly seasonality, price elasticity, promotion and
 holiday lifts, stockouts that censor sales, and negative-binomial noise.
@@ -17,17 +18,41 @@ monitoring has something real to catch.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
-from runway.config import SimulationConfig
+from runway.data.io import write_parquet_atomic
+
+if TYPE_CHECKING:
+    from runway.config.schema import ScheduleConfig, StreamsConfig
+
+
+class SimulationConfig(BaseModel):
+    """Knobs of the seeded retail simulator (the use case's ``simulation:``).
+
+    The batch length and label delay are the use case's ``schedule``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stores: int = Field(6, ge=1, le=10_000)
+    items: int = Field(8, ge=1, le=10_000)
+    regions: list[str] = Field(default_factory=lambda: ["north", "south", "east"], min_length=1)
+    start: date = date(2024, 1, 1)
+    history_days: int = Field(546, ge=56)
+    seed: int = 7
+    noise: float = Field(0.15, ge=0, le=2)
+    stockout_rate: float = Field(0.01, ge=0, le=0.5)
+    promo_rate: float = Field(0.1, ge=0, le=1)
+    # Weeks after the history that `python run.py` scores and monitors.
+    live_weeks: int = Field(3, ge=1, le=52)
+
 
 Scenario = Literal["none", "price_shift", "demand_shift", "new_store", "missing_values", "schema_change"]
 SCENARIOS: tuple[str, ...] = ("none", "price_shift", "demand_shift", "new_store", "missing_values", "schema_change")
@@ -167,20 +192,6 @@ def generate(
 # ------------------------------------------------------------------ writing --
 
 
-def write_parquet_atomic(df: pd.DataFrame, path: Path) -> Path:
-    """Write to a temp file in the same folder, then rename: never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def week_starts(first: date, weeks: int, batch_days: int = 7) -> list[date]:
     return [first + timedelta(days=batch_days * k) for k in range(weeks)]
 
@@ -190,39 +201,47 @@ def history_end(cfg: SimulationConfig) -> date:
     return cfg.start + timedelta(days=cfg.history_days)
 
 
-def _with_recorded_at(df: pd.DataFrame, week_start: date, cfg: SimulationConfig) -> pd.DataFrame:
-    closes = pd.Timestamp(week_start + timedelta(days=cfg.batch_days), tz="UTC")
-    return df.assign(recorded_at=closes + pd.Timedelta(days=cfg.label_delay_days))
+def _batch_path(raw_dir: Path, stream: str, week_start: date) -> Path:
+    return Path(raw_dir) / stream / f"batch={week_start.isoformat()}.parquet"
 
 
-def write_sales_batch(raw_dir: Path, df: pd.DataFrame, week_start: date, cfg: SimulationConfig) -> Path:
-    return write_parquet_atomic(_with_recorded_at(df, week_start, cfg), raw_dir / "sales" / f"batch={week_start.isoformat()}.parquet")
+def _with_recorded_at(df: pd.DataFrame, week_start: date, schedule: ScheduleConfig) -> pd.DataFrame:
+    closes = pd.Timestamp(week_start + timedelta(days=schedule.batch_days), tz="UTC")
+    return df.assign(recorded_at=closes + pd.Timedelta(days=schedule.label_delay_days))
 
 
-def write_history(raw_dir: Path, cfg: SimulationConfig, scenario: Scenario = "none") -> list[Path]:
+def write_sales_batch(raw_dir: Path, df: pd.DataFrame, week_start: date, schedule: ScheduleConfig, streams: StreamsConfig) -> Path:
+    return write_parquet_atomic(_with_recorded_at(df, week_start, schedule), _batch_path(raw_dir, streams.history, week_start))
+
+
+def write_history(raw_dir: Path, cfg: SimulationConfig, schedule: ScheduleConfig, streams: StreamsConfig) -> list[Path]:
     """Write the whole training history as weekly sales batches."""
     truth = generate(cfg, cfg.start, cfg.history_days, scenario="none")
     paths = []
-    n_weeks = cfg.history_days // cfg.batch_days
-    for ws in week_starts(cfg.start, n_weeks, cfg.batch_days):
-        lo, hi = pd.Timestamp(ws, tz="UTC"), pd.Timestamp(ws + timedelta(days=cfg.batch_days), tz="UTC")
-        paths.append(write_sales_batch(raw_dir, truth[(truth["date"] >= lo) & (truth["date"] < hi)], ws, cfg))
+    n_weeks = cfg.history_days // schedule.batch_days
+    for ws in week_starts(cfg.start, n_weeks, schedule.batch_days):
+        lo, hi = pd.Timestamp(ws, tz="UTC"), pd.Timestamp(ws + timedelta(days=schedule.batch_days), tz="UTC")
+        paths.append(write_sales_batch(raw_dir, truth[(truth["date"] >= lo) & (truth["date"] < hi)], ws, schedule, streams))
     return paths
 
 
-def write_live_week(raw_dir: Path, cfg: SimulationConfig, week_start: date, scenario: Scenario = "none", drift_from: date | None = None) -> tuple[Path, Path]:
+def write_live_week(
+    raw_dir: Path,
+    cfg: SimulationConfig,
+    schedule: ScheduleConfig,
+    streams: StreamsConfig,
+    week_start: date,
+    scenario: Scenario = "none",
+    drift_from: date | None = None,
+    target: str = "units_sold",
+) -> tuple[Path, Path]:
     """A future week: its plan (to forecast) and, separately, its actuals."""
-    truth = generate(cfg, week_start, cfg.batch_days, scenario=scenario, drift_from=drift_from or week_start)
-    target = "units_sold"
+    truth = generate(cfg, week_start, schedule.batch_days, scenario=scenario, drift_from=drift_from or week_start)
     plan = truth.drop(columns=[target]).assign(**{target: np.nan})
-    plan_path = write_parquet_atomic(plan, raw_dir / "plan" / f"batch={week_start.isoformat()}.parquet")
-    sales_path = write_sales_batch(raw_dir, truth, week_start, cfg)
+    plan_path = write_parquet_atomic(plan, _batch_path(raw_dir, streams.scoring, week_start))
+    sales_path = write_sales_batch(raw_dir, truth, week_start, schedule, streams)
     return plan_path, sales_path
 
 
-def ensure_sample_data(raw_dir: Path, cfg: SimulationConfig) -> bool:
-    """Create the history if the raw folder has no sales yet; True if it wrote."""
-    if any((raw_dir / "sales").glob("batch=*.parquet")):
-        return False
-    write_history(raw_dir, cfg)
-    return True
+def has_history(raw_dir: Path, streams: StreamsConfig) -> bool:
+    return any((Path(raw_dir) / streams.history).glob("batch=*.parquet"))
