@@ -1,6 +1,6 @@
 """ZenML materializers for Runway's own artifact types.
 
-* ``ForecastModel``: stored as ``model.pkl`` plus ``model.sha256``; loading
+* ``ModelArtifact``: stored as ``model.pkl`` plus ``model.sha256``; loading
   refuses bytes whose hash does not match, because unpickling runs code.
 * whylogs ``DatasetProfileView``: stored in whylogs' own binary format, with
   an HTML summary shown in the ZenML dashboard.
@@ -16,35 +16,38 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.io import fileio
 from zenml.materializers.base_materializer import BaseMaterializer
 
-from runway.modeling.artifact import ForecastModel, deserialize_verified, serialize, sha256_bytes
+from runway.modeling.artifact import ModelArtifact, deserialize_verified, serialize, sha256_bytes
 from runway.governance.registry import MODEL_FILE
 
 SHA_FILE = "model.sha256"
 PROFILE_FILE = "profile.bin"
 
 
-class ForecastModelMaterializer(BaseMaterializer):
-    ASSOCIATED_TYPES: ClassVar[Tuple[Type[Any], ...]] = (ForecastModel,)
+class ModelArtifactMaterializer(BaseMaterializer):
+    ASSOCIATED_TYPES: ClassVar[Tuple[Type[Any], ...]] = (ModelArtifact,)
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.MODEL
 
-    def save(self, data: ForecastModel) -> None:
+    def save(self, data: ModelArtifact) -> None:
         blob = serialize(data)
         with fileio.open(os.path.join(self.uri, MODEL_FILE), "wb") as fh:
             fh.write(blob)
         with fileio.open(os.path.join(self.uri, SHA_FILE), "w") as fh:
             fh.write(sha256_bytes(blob))
 
-    def load(self, data_type: Type[Any]) -> ForecastModel:
+    def load(self, data_type: Type[Any]) -> ModelArtifact:
         with fileio.open(os.path.join(self.uri, SHA_FILE), "r") as fh:
             expected = fh.read().strip()
         with fileio.open(os.path.join(self.uri, MODEL_FILE), "rb") as fh:
             return deserialize_verified(fh.read(), expected)
 
-    def compute_content_hash(self, data: ForecastModel) -> str:
+    def compute_content_hash(self, data: ModelArtifact) -> str:
         return sha256_bytes(serialize(data))
 
-    def extract_metadata(self, data: ForecastModel) -> Dict[str, Any]:
-        return {"features": len(data.features), "trained_rows": data.trained_rows, "train_start": data.train_start, "train_end": data.train_end, "estimator": data.metadata.get("estimator", "")}
+    def extract_metadata(self, data: ModelArtifact) -> Dict[str, Any]:
+        meta = {"task": data.task, "features": len(data.features), "trained_rows": data.trained_rows, "train_start": data.train_start, "train_end": data.train_end, "estimator": data.metadata.get("estimator", "")}
+        if data.threshold is not None:
+            meta |= {"threshold": float(data.threshold), "threshold_source": data.metadata.get("threshold_source", "")}
+        return meta
 
 
 class ProfileViewMaterializer(BaseMaterializer):

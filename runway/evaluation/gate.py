@@ -1,14 +1,18 @@
 """The promotion gate: a pure function from an evaluation to a decision.
 
-It fails closed: no evaluation, a failed one, a tie, or a gain within the
-bootstrap noise all mean "not promoted", each with a reason a reviewer can read.
+Every check is on the report's primary metric, in its direction (gains are
+positive when the candidate is better). It fails closed: no evaluation, a
+failed one, a duplicate artifact, a tie, or a gain within the bootstrap noise
+all mean "not promoted", each with a reason a reviewer can read.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from runway.config import PromotionConfig
+from runway.evaluation.metrics import describe_direction, relative_degradation
 from runway.evaluation.report import EvaluationReport
 
 
@@ -29,6 +33,19 @@ class Decision:
         return {"promote": self.promote, "reason": self.reason, "checks": [asdict(c) for c in self.checks]}
 
 
+def _finite(*xs) -> bool:
+    return all(x is not None and math.isfinite(x) for x in xs)
+
+
+def _gain_check(name: str, gain, margin: float, metric: str, cand: float, ref_name: str, ref: float) -> Check:
+    ok = _finite(gain.point, gain.low, gain.high) and gain.low > margin
+    return Check(
+        name,
+        ok,
+        f"{metric} {cand:.4f} vs {ref_name} {ref:.4f}; gain {gain.point:+.2%} [{gain.low:+.2%}, {gain.high:+.2%}] must be > {margin:.2%}",
+    )
+
+
 def decide(
     report: EvaluationReport | None,
     policy: PromotionConfig,
@@ -46,45 +63,40 @@ def decide(
         return Decision(False, f"duplicate: the candidate artifact is identical to production version {report.production_version} (sha256 {candidate_sha256[:12]})")
 
     metric = report.primary_metric
-    checks: list[Check] = []
-    gb = report.gain_vs_baseline
-    checks.append(
-        Check(
-            "beats_baseline",
-            gb.low > policy.min_improvement_vs_baseline,
-            f"{metric} {report.candidate.get(metric):.4f} vs seasonal-naive {report.baseline.get(metric):.4f}; "
-            f"gain {gb.point:+.2%} [{gb.low:+.2%}, {gb.high:+.2%}] must be > {policy.min_improvement_vs_baseline:.2%}",
-        )
-    )
-    ref_col = "baseline_wape"
-    if report.production is not None and report.gain_vs_production is not None:
-        gp = report.gain_vs_production
-        checks.append(
-            Check(
-                "beats_production",
-                gp.low > policy.min_improvement_vs_production,
-                f"{metric} {report.candidate.get(metric):.4f} vs production v{report.production_version} {report.production.get(metric):.4f}; "
-                f"gain {gp.point:+.2%} [{gp.low:+.2%}, {gp.high:+.2%}] must be > {policy.min_improvement_vs_production:.2%}",
-            )
-        )
-        ref_col = "production_wape"
+    try:
+        direction = report.direction
+        cand, base = report.candidate.get(metric), report.baseline.get(metric)
+        prod = report.production.get(metric) if report.production is not None else None
+    except (KeyError, ValueError) as exc:
+        return Decision(False, f"evaluation is incomplete: {exc}")
+    if report.production is not None and report.gain_vs_production is None:
+        return Decision(False, f"evaluation is incomplete: production v{report.production_version} was scored but has no {metric} gain interval")
+    base_name = f"{report.baseline_label} baseline"
+    checks = [_gain_check("beats_baseline", report.gain_vs_baseline, policy.min_improvement_vs_baseline, metric, cand, base_name, base)]
+    ref_who, ref_name = "baseline", base_name
+    if report.production is not None:
+        checks.append(_gain_check("beats_production", report.gain_vs_production, policy.min_improvement_vs_production, metric, cand, f"production v{report.production_version}", prod))
+        ref_who, ref_name = "production", f"production v{report.production_version}"
+
+    tol = policy.slice_regression_tolerance
+    cand_col, ref_col = f"candidate_{metric}", f"{ref_who}_{metric}"
     regressions = []
     for s in report.slices:
-        if s["rows"] < policy.min_slice_rows or s.get(ref_col) is None or s.get("candidate_wape") is None:
+        c, r = s.get(cand_col), s.get(ref_col)
+        if s.get("rows", 0) < policy.min_slice_rows or not _finite(c, r):
             continue
-        if s["candidate_wape"] > s[ref_col] * (1 + policy.slice_regression_tolerance):
-            regressions.append(f"{s['slice']} ({s['candidate_wape']:.3f} vs {s[ref_col]:.3f})")
+        if relative_degradation(direction, c, r) > tol:
+            regressions.append(f"{s['slice']} ({c:.3f} vs {r:.3f})")
+    scope = f"{metric} ({describe_direction(direction)}) on any {report.slice_by or 'slice'}"
     checks.append(
         Check(
             "no_slice_regression",
             not regressions,
-            f"slices worse than {ref_col.split('_')[0]} by more than {policy.slice_regression_tolerance:.0%}: {', '.join(regressions)}"
-            if regressions
-            else f"no slice worse than {ref_col.split('_')[0]} by more than {policy.slice_regression_tolerance:.0%}",
+            f"slices worse than {ref_name} by more than {tol:.0%} in {scope}: {', '.join(regressions)}" if regressions else f"no slice worse than {ref_name} by more than {tol:.0%} in {scope}",
         )
     )
     failed = [c for c in checks if not c.passed]
     if failed:
         return Decision(False, "; ".join(f"{c.name} failed: {c.detail}" for c in failed), checks)
-    target = f"production v{report.production_version}" if report.production is not None else "the seasonal-naive baseline (no production model yet)"
-    return Decision(True, f"promoted: beats {target} on every check", checks)
+    target = f"production v{report.production_version}" if report.production is not None else f"the {base_name} (no production model yet)"
+    return Decision(True, f"promoted: beats {target} on {metric} on every check", checks)

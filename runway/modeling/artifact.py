@@ -1,8 +1,10 @@
-"""Time-based split, estimator factory, and the model artifact with its hash.
+"""Time-based split, training per task, and the model artifact with its hash.
 
-``ForecastModel`` carries the estimator together with the exact feature list it
-was trained on, so inference cannot silently feed it columns in another order.
-Its serialised bytes are what the decision log's sha256 refers to.
+``ModelArtifact`` carries the estimator together with the exact feature list
+it was trained on, so inference cannot silently feed it columns in another
+order, and with what the task needs to use it: the clipping range of a
+regression, the decision threshold of a classifier. Its serialised bytes are
+what the decision log's sha256 refers to.
 """
 
 from __future__ import annotations
@@ -13,50 +15,68 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import Ridge
-from sklearn.pipeline import make_pipeline
 
 from runway.config import ModelConfig, SplitConfig
+from runway.modeling.estimators import make_estimator
 
 PICKLE_PROTOCOL = 5
+# threshold "auto": tuned on the last share of the training window's days.
+TUNING_SHARE = 0.2
 
 
 class ArtifactIntegrityError(RuntimeError):
     """A model artifact's bytes do not match the sha256 recorded for it."""
 
 
-def make_estimator(cfg: ModelConfig):
-    params = dict(cfg.params)
-    if cfg.estimator == "hist_gradient_boosting":
-        return HistGradientBoostingRegressor(random_state=cfg.random_state, **params)
-    if cfg.estimator == "random_forest":
-        return make_pipeline(SimpleImputer(strategy="median"), RandomForestRegressor(random_state=cfg.random_state, n_jobs=1, **params))
-    if cfg.estimator == "ridge":
-        return make_pipeline(SimpleImputer(strategy="median"), Ridge(**params))
-    raise ValueError(f"model.estimator: unknown estimator {cfg.estimator!r}")
-
-
 @dataclass
-class ForecastModel:
+class ModelArtifact:
     estimator: object
     features: list[str]
     target: str
+    task: str
     trained_rows: int
     train_start: str
     train_end: str
+    # Classification: predict_label is probability >= threshold.
+    threshold: float | None = None
+    # Regression: predictions are clipped to [clip_min, clip_max] (None: open).
+    clip_min: float | None = None
+    clip_max: float | None = None
     metadata: dict = field(default_factory=dict)
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+    @property
+    def is_classifier(self) -> bool:
+        return self.task == "binary_classification"
+
+    def _matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
         missing = [f for f in self.features if f not in frame.columns]
         if missing:
             raise KeyError(f"model needs features missing from the frame: {', '.join(missing)}")
-        pred = self.estimator.predict(frame[self.features].astype(float))
-        return np.clip(pred, 0.0, None)  # units sold are never negative
+        return frame[self.features].astype(float)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Regression: the (clipped) value. Classification: P(positive class)."""
+        x = self._matrix(frame)
+        if self.is_classifier:
+            return _positive_proba(self.estimator, x)
+        pred = np.asarray(self.estimator.predict(x), dtype=float)
+        if self.clip_min is not None or self.clip_max is not None:
+            pred = np.clip(pred, self.clip_min, self.clip_max)
+        return pred
+
+    def predict_label(self, frame: pd.DataFrame) -> np.ndarray:
+        """Classification only: 1 where P(positive) >= threshold, else 0."""
+        if not self.is_classifier:
+            raise TypeError(f"predict_label is for classifiers; this model's task is '{self.task}'")
+        return (self.predict(frame) >= self.threshold).astype(int)
 
 
-def serialize(model: ForecastModel) -> bytes:
+def _positive_proba(estimator, x) -> np.ndarray:
+    classes = list(estimator.classes_)
+    return np.asarray(estimator.predict_proba(x), dtype=float)[:, classes.index(1)]
+
+
+def serialize(model: ModelArtifact) -> bytes:
     return pickle.dumps(model, protocol=PICKLE_PROTOCOL)
 
 
@@ -64,14 +84,14 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def deserialize_verified(data: bytes, expected_sha256: str | None) -> ForecastModel:
+def deserialize_verified(data: bytes, expected_sha256: str | None) -> ModelArtifact:
     """Unpickle only bytes whose hash matches the recorded one (pickle runs code)."""
     actual = sha256_bytes(data)
     if expected_sha256 is not None and actual != expected_sha256:
         raise ArtifactIntegrityError(f"model artifact sha256 {actual[:12]}… does not match the recorded {expected_sha256[:12]}…; refusing to load it")
     model = pickle.loads(data)  # noqa: S301 - verified above
-    if not isinstance(model, ForecastModel):
-        raise ArtifactIntegrityError(f"artifact holds a {type(model).__name__}, not a ForecastModel")
+    if not isinstance(model, ModelArtifact):
+        raise ArtifactIntegrityError(f"artifact holds a {type(model).__name__}, not a ModelArtifact")
     return model
 
 
@@ -88,18 +108,96 @@ def time_split(frame: pd.DataFrame, timestamp: str, cfg: SplitConfig) -> tuple[p
     return train.reset_index(drop=True), holdout.reset_index(drop=True)
 
 
-def train(frame: pd.DataFrame, features: list[str], cfg: ModelConfig, timestamp: str) -> ForecastModel:
+def _labels(y: pd.Series, target: str) -> np.ndarray:
+    """A binary target as 0/1 ints (bools and 0.0/1.0 accepted)."""
+    values = pd.unique(y)
+    bad = [v for v in values if v not in (0, 1)]  # True == 1, False == 0
+    if bad:
+        raise ValueError(f"binary_classification needs a 0/1 (or boolean) target; '{target}' has values like {bad[:5]}")
+    return y.astype(float).astype(int).to_numpy()
+
+
+def _fit(cfg: ModelConfig, x: pd.DataFrame, y: np.ndarray, what: str):
+    if cfg.task == "binary_classification":
+        classes = np.unique(y)
+        if classes.size < 2:
+            raise ValueError(f"{what}: every row has '{cfg.target}' = {int(classes[0])}; a classifier needs both classes")
+    est = make_estimator(cfg)
+    est.fit(x, y)
+    return est
+
+
+def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """(threshold, F1) maximising F1 of ``p >= threshold``; the lowest such threshold on ties."""
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(y, p)
+    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    i = int(np.argmax(f1))
+    return float(np.clip(thresholds[i], 1e-6, 1 - 1e-6)), float(f1[i])
+
+
+def _tune_threshold(labelled: pd.DataFrame, features: list[str], cfg: ModelConfig, timestamp: str) -> tuple[float, dict]:
+    """F1-best threshold on the last ``TUNING_SHARE`` of the training days,
+    scored by a model fit on the earlier days only. Sees nothing but the
+    training window it is given (never the holdout)."""
+    day = labelled[timestamp].dt.normalize()
+    days = np.sort(day.unique())
+    if days.size < 2:
+        raise ValueError("model.threshold 'auto' needs at least two training days (fit on the earlier 80%, tune on the rest)")
+    n_fit = min(days.size - 1, max(1, int(np.floor(days.size * (1 - TUNING_SHARE)))))
+    cut = days[n_fit]
+    early, late = labelled[day < cut], labelled[day >= cut]
+    y_late = _labels(late[cfg.target], cfg.target)
+    if np.unique(y_late).size < 2:
+        raise ValueError(f"model.threshold 'auto': the tuning days ({str(late[timestamp].min())[:10]} to {str(late[timestamp].max())[:10]}) hold one class only; set a fixed threshold")
+    est = _fit(cfg, early[features].astype(float), _labels(early[cfg.target], cfg.target), "model.threshold 'auto' (fit on the first 80% of training days)")
+    threshold, best = best_f1_threshold(y_late, _positive_proba(est, late[features].astype(float)))
+    detail = {
+        "method": f"F1-best on the last {TUNING_SHARE:.0%} of training days, scored by a model fit on the earlier {1 - TUNING_SHARE:.0%}",
+        "fit_rows": len(early),
+        "fit_start": str(early[timestamp].min()),
+        "fit_end": str(early[timestamp].max()),
+        "tune_rows": len(late),
+        "tune_start": str(late[timestamp].min()),
+        "tune_end": str(late[timestamp].max()),
+        "tune_f1": best,
+    }
+    return threshold, detail
+
+
+def train(frame: pd.DataFrame, features: list[str], cfg: ModelConfig, timestamp: str) -> ModelArtifact:
+    """Fit ``cfg``'s estimator on the labelled rows of ``frame`` (the training window only)."""
     labelled = frame.dropna(subset=[cfg.target])
     if labelled.empty:
         raise ValueError(f"no training rows with a known '{cfg.target}'")
-    est = make_estimator(cfg)
-    est.fit(labelled[features].astype(float), labelled[cfg.target].to_numpy(dtype=float))
-    return ForecastModel(
+    x = labelled[features].astype(float)
+    metadata: dict = {"estimator": cfg.estimator, "params": dict(cfg.params), "task": cfg.task}
+    threshold = None
+    if cfg.task == "binary_classification":
+        y = _labels(labelled[cfg.target], cfg.target)
+        if cfg.threshold == "auto":
+            threshold, detail = _tune_threshold(labelled, features, cfg, timestamp)
+            metadata |= {"threshold": threshold, "threshold_source": "auto", "threshold_detail": detail}
+        else:
+            threshold = float(cfg.threshold)
+            metadata |= {"threshold": threshold, "threshold_source": "configured"}
+        metadata["positive_rate"] = float(y.mean())
+    else:
+        y = labelled[cfg.target].to_numpy(dtype=float)
+    est = _fit(cfg, x, y, "training window")
+    return ModelArtifact(
         estimator=est,
         features=list(features),
         target=cfg.target,
+        task=cfg.task,
         trained_rows=len(labelled),
         train_start=str(labelled[timestamp].min()),
         train_end=str(labelled[timestamp].max()),
-        metadata={"estimator": cfg.estimator, "params": dict(cfg.params)},
+        threshold=threshold,
+        clip_min=cfg.clip_min if cfg.task == "regression" else None,
+        clip_max=cfg.clip_max if cfg.task == "regression" else None,
+        metadata=metadata,
     )

@@ -1,4 +1,8 @@
-"""Estimators per task, built from ``model:`` in the use case's config."""
+"""Estimators per task, built from ``model:`` in the use case's config.
+
+Histogram gradient boosting takes NaN as is; the others get a median imputer
+in front (and logistic regression a standard scaler).
+"""
 
 from __future__ import annotations
 
@@ -47,6 +51,7 @@ def check_params(cfg: ModelConfig) -> str | None:
 def make_estimator(cfg: ModelConfig):
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     cls, impute = _classes(cfg.task, cfg.estimator)
     params = dict(cfg.params)
@@ -55,4 +60,10 @@ def make_estimator(cfg: ModelConfig):
     if "n_jobs" in cls().get_params():
         params.setdefault("n_jobs", 1)
     est = cls(**params)
-    return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), est) if impute else est
+    if not impute:
+        return est
+    steps = [SimpleImputer(strategy="median", keep_empty_features=True)]
+    if cfg.estimator == "logistic_regression":
+        # lbfgs converges on standardised inputs; unscaled counts and prices stall it.
+        steps.append(StandardScaler())
+    return make_pipeline(*steps, est)

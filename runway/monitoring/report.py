@@ -5,17 +5,22 @@ matplotlib PNG embedded as a ``data:image/png;base64`` URI, styles are inline.
 It opens from an e-mail attachment, an artifact store or ZenML's dashboard
 (``HTMLString`` visualization) alike.
 
+The report names no metric or KPI of its own: it charts what it is given.
 Sections: header (model, version, window, generation time, overall severity),
-alerts, drift table (rows coloured by severity), PSI bar chart, performance
-(MAE/WAPE) and KPI cost over past windows, KPI by segment, schema changes, and
-one reference-vs-current distribution chart per feature.
+alerts, drift table (rows coloured by severity), PSI bar chart, one chart per
+metric over past windows and one of the KPI's money columns, KPI by segment,
+for classification the ROC curve, reliability plot and score distribution of
+this window's labelled scores, schema changes, and one reference-vs-current
+distribution chart per feature.
 
 Usage::
 
     html = render_report(drift_result, reference_df, current_df,
-                         model_name="retail_demand_forecaster", model_version="12",
+                         model_name="churn_classifier", model_version="12",
                          window="2024-W07", history=past_windows, alerts=alerts,
-                         kpi=kpi_frame(...), currency="EUR")
+                         metrics=["roc_auc", "brier"], kpi=kpi_table,
+                         kpi_columns=plugin.KPI_HEADLINE, currency="EUR",
+                         y_true=labels, score=scores, threshold=0.31)
     write_report(html, "reports/2024-W07.html")
 """
 
@@ -30,12 +35,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
+from runway.config.schema import Task
+from runway.evaluation.metrics import metric_names
 from runway.monitoring.drift import DriftResult, FeatureDrift, max_severity
 
 COLORS = {"ok": "#2e7d32", "warn": "#ef8f00", "alert": "#c62828"}
@@ -111,7 +118,7 @@ def _numeric_plot(f: FeatureDrift, ref: pd.Series | None, cur: pd.Series | None)
     lo, hi = np.percentile(both, [0.5, 99.5])  # clip far outliers so the bulk is visible
     if lo == hi:
         lo, hi = lo - 0.5, hi + 0.5
-    edges = np.linspace(lo, hi, 41)
+    edges = np.linspace(lo, hi, 41).tolist()
     fig = Figure(figsize=(4.2, 2.6))
     ax = fig.add_subplot()
     for arr, color, label in ((r, REF_COLOR, "reference"), (c, CUR_COLOR, "current")):
@@ -208,18 +215,167 @@ def _line_chart(h: pd.DataFrame, series: list[tuple[str, str]], title: str, ylab
     return _png(fig)
 
 
-def _performance_charts(h: pd.DataFrame, currency: str) -> list[str]:
-    out = []
+# Columns of a history row that count rows, not metrics or money.
+_COUNT_COLUMNS = frozenset({"rows", "rows_missing"})
+
+
+def _numeric_columns(h: pd.DataFrame) -> list[str]:
+    return [c for c in h.columns if c != "window" and pd.to_numeric(h[c], errors="coerce").notna().any() and not pd.api.types.is_bool_dtype(h[c])]
+
+
+def resolve_series(h: pd.DataFrame, metrics: Sequence[str] | None, kpi_columns: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """(metric columns, KPI money columns) of the history to chart.
+
+    Given names are kept in order (those the history lacks are dropped).
+    Defaults: metrics are the history columns that are metric names of any
+    task (``runway.evaluation.metrics.metric_names``); the KPI columns are
+    the remaining numeric columns except row counts.
+    """
+    numeric = _numeric_columns(h) if not h.empty else []
+    known = {m for task in get_args(Task) for m in metric_names(task)}
+    ms = [m for m in dict.fromkeys(metrics) if m in numeric] if metrics is not None else [c for c in numeric if c in known]
+    if kpi_columns is not None:
+        ks = [k for k in dict.fromkeys(kpi_columns) if k in numeric and k not in ms]
+    else:
+        ks = [c for c in numeric if c not in ms and c not in known and c not in _COUNT_COLUMNS]
+    return ms, ks
+
+
+def _performance_charts(h: pd.DataFrame, metrics: list[str], kpi_columns: list[str], currency: str) -> list[str]:
+    out: list[str] = []
     if h.empty:
         return out
-    # MAE is in units, WAPE a ratio: separate charts so neither is flattened.
-    mae = _line_chart(h, [("mae", "MAE")], "MAE per window", "units")
-    wape = _line_chart(h, [("wape", "WAPE")], "WAPE per window", "ratio")
-    cost = _line_chart(h, [("lost_sales", "lost sales"), ("overstock_cost", "overstock cost"), ("total_cost", "total")], f"Cost of forecast error per window ({currency})", currency)
-    for b64, alt in ((mae, "MAE over time"), (wape, "WAPE over time"), (cost, "KPI cost over time")):
+    # One chart per metric: metrics have different units and scales, so
+    # sharing an axis would flatten one of them.
+    for m in metrics:
+        b64 = _line_chart(h, [(m, m)], f"{m} per window", m)
         if b64:
-            out.append(_img(b64, alt, "wide"))
+            out.append(_img(b64, f"{m} over time", "wide"))
+    if kpi_columns:
+        b64 = _line_chart(h, [(k, k) for k in kpi_columns], f"KPI per window ({currency})", currency)
+        if b64:
+            out.append(_img(b64, "KPI over time", "wide"))
     return out
+
+
+# ------------------------------------------------------- classification ---
+
+
+def _labelled_scores(y_true: Any, score: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    if y_true is None or score is None:
+        return None
+    y = pd.to_numeric(pd.Series(np.asarray(y_true).ravel()), errors="coerce").to_numpy(dtype=float)
+    p = pd.to_numeric(pd.Series(np.asarray(score).ravel()), errors="coerce").to_numpy(dtype=float)
+    if y.shape != p.shape:
+        raise ValueError(f"y_true and score differ in length: {y.size} vs {p.size}")
+    keep = np.isfinite(y) & np.isfinite(p)
+    y, p = y[keep], p[keep]
+    if y.size == 0:
+        return None
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError("y_true must hold 0/1 labels")
+    return y.astype(int), p
+
+
+def roc_points(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(false positive rates, true positive rates, area) over every distinct score (ties count once)."""
+    order = np.argsort(-p, kind="mergesort")
+    y, p = y[order], p[order]
+    last = np.r_[np.flatnonzero(np.diff(p)), y.size - 1]  # last row of each distinct score
+    tp = np.cumsum(y)[last]
+    fp = (last + 1) - tp
+    pos, neg = int(y.sum()), int(y.size - y.sum())
+    tpr = np.r_[0.0, tp / pos] if pos else np.zeros(last.size + 1)
+    fpr = np.r_[0.0, fp / neg] if neg else np.zeros(last.size + 1)
+    area = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2)) if pos and neg else float("nan")
+    return fpr, tpr, area
+
+
+def reliability_bins(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Mean score, observed positive rate and rows per equal-width score bin (empty bins left out)."""
+    idx = np.clip((p * bins).astype(int), 0, bins - 1)
+    df = pd.DataFrame({"bin": idx, "y": y, "p": p}).groupby("bin").agg(score=("p", "mean"), observed=("y", "mean"), rows=("y", "size"))
+    return df.reset_index()
+
+
+def _roc_plot(y: np.ndarray, p: np.ndarray) -> str:
+    if y.min() == y.max():
+        return _placeholder(f"ROC curve\nneeds both classes (all {y.size:,} labels are {y[0]})")
+    fpr, tpr, area = roc_points(y, p)
+    fig = Figure(figsize=(3.6, 3.2))
+    ax = fig.add_subplot()
+    ax.plot(fpr, tpr, color=CUR_COLOR, linewidth=1.6, label=f"model (AUC {area:.3f})")
+    ax.plot([0, 1], [0, 1], color="#888", linestyle=":", linewidth=1, label="chance")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("false positive rate", fontsize=8)
+    ax.set_ylabel("true positive rate", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.set_title(f"ROC curve ({int(y.sum()):,} positives of {y.size:,})", fontsize=9)
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    return _png(fig)
+
+
+def _calibration_plot(y: np.ndarray, p: np.ndarray, bins: int = 10) -> str:
+    rb = reliability_bins(y, p, bins)
+    fig = Figure(figsize=(3.6, 3.2))
+    ax = fig.add_subplot()
+    share = ax.twinx()  # share of rows per bin, drawn behind the curve
+    share.bar((rb["bin"] + 0.5) / bins, rb["rows"] / rb["rows"].sum(), width=0.9 / bins, color=REF_COLOR, alpha=0.18)
+    share.set_yticks([])
+    ax.set_zorder(share.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.plot([0, 1], [0, 1], color="#888", linestyle=":", linewidth=1, label="perfectly calibrated")
+    ax.plot(rb["score"], rb["observed"], marker="o", markersize=3.5, color=CUR_COLOR, linewidth=1.4, label="model")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("mean predicted probability (bin)", fontsize=8)
+    ax.set_ylabel("observed positive rate", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.set_title(f"Calibration ({bins} bins; bars: share of rows)", fontsize=9)
+    ax.legend(fontsize=7, frameon=False, loc="upper left")
+    return _png(fig)
+
+
+def _score_distribution_plot(y: np.ndarray, p: np.ndarray, threshold: float | None) -> str:
+    fig = Figure(figsize=(4.2, 3.2))
+    ax = fig.add_subplot()
+    lo, hi = float(min(p.min(), 0.0)), float(max(p.max(), 1.0))
+    edges = np.linspace(lo, hi, 41).tolist()
+    for label, mask, color in (("negatives", y == 0, REF_COLOR), ("positives", y == 1, CUR_COLOR)):
+        if mask.any():
+            ax.hist(p[mask], bins=edges, density=True, histtype="stepfilled", alpha=0.35, color=color, label=f"{label} (n={int(mask.sum()):,})")
+            ax.hist(p[mask], bins=edges, density=True, histtype="step", color=color, linewidth=1.2)
+    if threshold is not None and math.isfinite(threshold):
+        ax.axvline(threshold, color="#444", linestyle="--", linewidth=1, label=f"threshold {threshold:.3g}")
+    ax.set_xlabel("score", fontsize=8)
+    ax.set_yticks([])
+    ax.tick_params(labelsize=7)
+    ax.set_title("Score distribution: positives vs negatives", fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    return _png(fig)
+
+
+def _classification_section(y_true: Any, score: Any, threshold: float | None) -> str:
+    data = _labelled_scores(y_true, score)
+    if data is None:
+        return ""
+    y, p = data
+    figs = [
+        (_roc_plot(y, p), "ROC curve"),
+        (_calibration_plot(y, p), "Calibration (reliability) plot"),
+        (_score_distribution_plot(y, p, threshold), "Score distribution"),
+    ]
+    summary = f"{y.size:,} labelled rows, {int(y.sum()):,} positive ({y.mean():.1%})"
+    if threshold is not None and math.isfinite(threshold):
+        flagged = p >= threshold
+        summary += f"; at threshold {threshold:.3g}: {int(flagged.sum()):,} flagged, {int((flagged & (y == 1)).sum()):,} of them positive"
+    return (
+        "<h2>Classification: labelled scores of this window</h2>"
+        f'<p class="muted">{_e(summary)}</p><div class="plots">'
+        + "".join(f"<figure>{_img(b64, alt, 'wide')}</figure>" for b64, alt in figs)
+        + "</div>"
+    )
 
 
 # -------------------------------------------------------------- tables ---
@@ -261,11 +417,14 @@ def _schema_table(drift: DriftResult) -> str:
     return f'<table class="grid"><tr><th>column</th><th>change</th><th>reference dtype</th><th>current dtype</th><th>severity</th></tr>{rows}</table>'
 
 
-def _kpi_table(kpi: pd.DataFrame | None, currency: str) -> str:
+def _kpi_table(kpi: pd.DataFrame | None, money: Sequence[str], currency: str) -> str:
     if kpi is None or len(kpi) == 0:
         return ""
-    cols = [c for c in ["level", "segment", "rows", "units_short", "units_over", "lost_sales", "overstock_cost", "total_cost", "mae", "wape"] if c in kpi.columns]
-    head = "".join(f"<th>{_e(c)}{' (' + _e(currency) + ')' if c in ('lost_sales', 'overstock_cost', 'total_cost') else ''}</th>" for c in cols)
+    # Every column the use case's KPI frame has, level and segment first;
+    # the currency goes into the money columns' headers instead.
+    cols = [c for c in ("level", "segment") if c in kpi.columns] + [c for c in kpi.columns if c not in ("level", "segment", "currency")]
+    in_currency = set(money)
+    head = "".join(f"<th>{_e(c)}{' (' + _e(currency) + ')' if c in in_currency else ''}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{_e(_fmt(r[c], 2) if isinstance(r[c], (float, np.floating)) else r[c])}</td>" for c in cols) + "</tr>" for _, r in kpi.iterrows())
     return f"<h2>KPI by segment (this window)</h2><table class=\"grid\"><tr>{head}</tr>{body}</table>"
 
@@ -303,6 +462,11 @@ def render_report(
     title: str = "Runway monitoring report",
     max_plot_rows: int = 200_000,
     seed: int = 0,
+    metrics: Sequence[str] | None = None,
+    kpi_columns: Sequence[str] | None = None,
+    y_true: Any = None,
+    score: Any = None,
+    threshold: float | None = None,
 ) -> str:
     """Render the monitoring report as one self-contained HTML string.
 
@@ -313,20 +477,31 @@ def render_report(
             drawn). ``None`` draws a placeholder per feature.
         model_name, model_version, window: shown in the header.
         history: past windows, oldest first, each a mapping with ``window`` and
-            any of ``mae``, ``wape``, ``lost_sales``, ``overstock_cost``,
-            ``total_cost`` (``kpi.kpi_totals`` gives the last four), or a
+            the use case's metrics and KPI totals (whatever they are), or a
             DataFrame with those columns. Include this window to see it.
         alerts: ``alerts.Alert`` objects (or dicts) raised this window.
-        kpi: ``kpi.kpi_frame`` of this window (table by segment).
+        kpi: the use case's KPI frame of this window (``level``, ``segment``
+            and its numbers; shown as a table, every column).
         currency: for money axes and columns.
         generated_at: default now (UTC).
         notes: extra lines for the header, e.g. the seasonal-reference note.
+        metrics: history columns charted one per chart, in order (e.g. the
+            use case's ``evaluation.metrics``). Default: the history columns
+            that are metric names of any task.
+        kpi_columns: history columns in ``currency`` charted together (the
+            plug-in's ``KPI_HEADLINE``); also the KPI table's money columns.
+            Default: the history's other numeric columns except row counts.
+        y_true, score: this window's labels (0/1) and scores of a binary
+            classifier: adds the ROC curve, reliability plot and score
+            distribution (rows with a missing label or score are left out).
+        threshold: the decision threshold, drawn on the score distribution.
     """
     if not isinstance(drift, DriftResult):
         raise TypeError(f"drift must be a DriftResult, got {type(drift).__name__}")
     gen = (generated_at or datetime.now(UTC)).isoformat(timespec="seconds")
     overall = max_severity(drift.severity, *(str(getattr(a, "severity", None) or dict(a).get("severity", "ok")) for a in alerts))
     h = _history_frame(history)
+    metric_cols, money_cols = resolve_series(h, metrics, kpi_columns)
 
     parts: list[str] = []
     parts.append(
@@ -352,9 +527,10 @@ def render_report(
         parts.append(_img(psi_png, "PSI per feature", "wide"))
 
     parts.append("<h2>Performance and KPI over time</h2>")
-    charts = _performance_charts(h, currency)
+    charts = _performance_charts(h, metric_cols, money_cols, currency)
     parts.append('<div class="plots">' + "".join(f"<figure>{c}</figure>" for c in charts) + "</div>" if charts else '<p class="muted">No history of past windows yet.</p>')
-    parts.append(_kpi_table(kpi, currency))
+    parts.append(_kpi_table(kpi, money_cols if kpi_columns is None else list(kpi_columns), currency))
+    parts.append(_classification_section(y_true, score, threshold))
 
     parts.append("<h2>Schema changes</h2>" + _schema_table(drift))
 
@@ -388,6 +564,6 @@ def write_report(html_text: str, path: str | os.PathLike[str]) -> Path:
     """Atomically write the report (temp file + fsync + rename, durable)."""
     if not isinstance(html_text, str):
         raise TypeError(f"html must be a str, got {type(html_text).__name__}")
-    from runway.monitoring.profiling import atomic_write_bytes
+    from runway.data.io import atomic_write_bytes
 
     return atomic_write_bytes(path, html_text.encode("utf-8"))

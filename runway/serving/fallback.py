@@ -1,9 +1,10 @@
-"""Batch serving with a fallback chain: production -> last-known-good -> rule.
+"""Batch serving with a fallback chain: production -> last-known-good -> baseline.
 
 Each level is tried in order; a level that cannot serve (no such model, it
 fails to load, its hash does not match, features are unavailable, or it
 returns non-finite values) is skipped with a reason, and every row records
-which level and version served it. The rule baseline always answers.
+which level and version served it. The last level, ``baseline``, is the use
+case's rule (``evaluation.baseline``), which always answers.
 """
 
 from __future__ import annotations
@@ -15,16 +16,17 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from runway.modeling.artifact import ForecastModel
+from runway.modeling.artifact import ModelArtifact
 
-RULE_LEVEL = "seasonal_naive"
+# The name of the last level, as in ``inference.fallback`` and ``served_by``.
+RULE_LEVEL = "baseline"
 
 
 @dataclass(frozen=True)
 class Candidate:
     level: str  # "production" | "last_known_good"
     version: str | None
-    load: Callable[[], ForecastModel]
+    load: Callable[[], ModelArtifact]
 
 
 @dataclass
@@ -79,7 +81,7 @@ def predict_with_fallback(
 
 
 def shadow_mask(frame: pd.DataFrame, keys: list[str], share: float) -> np.ndarray:
-    """Deterministic entity sample: the same store x item is always in or out."""
+    """Deterministic entity sample: the same entity (``keys``) is always in or out."""
     if share <= 0:
         return np.zeros(len(frame), dtype=bool)
     if share >= 1:

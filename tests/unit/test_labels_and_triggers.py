@@ -42,12 +42,13 @@ def test_known_as_of_blanks_late_actuals_but_keeps_plan_columns():
     assert acts[Y].notna().all(), "input frame must not be modified"
 
 
-CFG = RetrainingConfig(max_wape_increase=0.2, min_label_completeness=0.9, schedule_cron="0 3 * * 1", auto_rollback=True, rollback_wape_increase=0.25)
+CFG = RetrainingConfig(max_degradation=0.2, schedule_cron="0 3 * * 1", auto_rollback=True, rollback_degradation=0.25)
 NOW = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)  # a Wednesday
+WAPE = dict(metric="wape", metric_direction="lower", min_label_completeness=0.9)
 
 
 def test_nothing_fires():
-    d = decide_retraining(CFG, live_wape=0.41, reference_wape=0.40, label_completeness=1.0, last_training=datetime(2026, 11, 24, 4, tzinfo=timezone.utc), now=NOW)
+    d = decide_retraining(CFG, live=0.41, reference=0.40, label_completeness=1.0, last_training=datetime(2026, 11, 24, 4, tzinfo=timezone.utc), now=NOW, **WAPE)
     assert not d.retrain and d.triggers == []
 
 
@@ -56,28 +57,54 @@ def test_each_trigger_fires_alone():
     assert decide_retraining(CFG, on_demand=True, last_training=recent, now=NOW).triggers == ["on_demand"]
     assert decide_retraining(CFG, last_training=datetime(2026, 11, 20, tzinfo=timezone.utc), now=NOW).triggers == ["schedule"]
     assert decide_retraining(CFG, drift_alerts=["drift:price"], last_training=recent, now=NOW).triggers == ["drift"]
-    perf = decide_retraining(CFG, live_wape=0.6, reference_wape=0.4, label_completeness=1.0, performance_alerts=["wape"], last_training=recent, now=NOW)
+    perf = decide_retraining(CFG, live=0.6, reference=0.4, label_completeness=1.0, performance_alerts=["wape"], last_training=recent, now=NOW, **WAPE)
     assert perf.triggers == ["performance"]
 
 
 def test_performance_needs_enough_labels_and_persistence():
     recent = datetime(2026, 11, 24, 4, tzinfo=timezone.utc)
-    few = decide_retraining(CFG, live_wape=0.9, reference_wape=0.4, label_completeness=0.5, performance_alerts=["wape"], last_training=recent, now=NOW)
+    few = decide_retraining(CFG, live=0.9, reference=0.4, label_completeness=0.5, performance_alerts=["wape"], last_training=recent, now=NOW, **WAPE)
     assert not few.retrain and "labels 50% complete" in few.reasons[0]
-    once = decide_retraining(CFG, live_wape=0.9, reference_wape=0.4, label_completeness=1.0, performance_alerts=[], last_training=recent, now=NOW)
-    assert not once.retrain and "not yet persistent" in once.reasons[0]
+    once = decide_retraining(CFG, live=0.9, reference=0.4, label_completeness=1.0, performance_alerts=[], last_training=recent, now=NOW, **WAPE)
+    assert not once.retrain and "not yet persistent" in once.reasons[0] and "live wape 0.900" in once.reasons[0]
 
 
 def test_performance_breach_is_relative_to_holdout():
-    assert performance_breach(0.47, 0.40, CFG) is None
-    assert "holdout WAPE 0.400" in performance_breach(0.49, 0.40, CFG)
+    assert performance_breach(0.47, 0.40, "lower", CFG, metric="wape") is None
+    assert "holdout wape 0.400" in performance_breach(0.49, 0.40, "lower", CFG, metric="wape")
+
+
+def test_performance_breach_follows_the_metric_direction():
+    # roc_auc: higher is better, so a drop is the breach and a rise never is.
+    assert performance_breach(0.70, 0.80, "higher", CFG, metric="roc_auc") is None
+    why = performance_breach(0.60, 0.80, "higher", CFG, metric="roc_auc")
+    assert why is not None and "live roc_auc 0.600" in why and "holdout roc_auc 0.800" in why
+    assert performance_breach(0.99, 0.80, "higher", CFG, metric="roc_auc") is None
+    # bias: closer to zero is better; the sign does not matter.
+    assert performance_breach(-0.05, 0.05, "zero", CFG, metric="bias") is None
+    assert performance_breach(-0.08, 0.05, "zero", CFG, metric="bias") is not None
+
+
+def test_performance_absolute_limit_in_the_metric_direction():
+    low_auc = RetrainingConfig(limit=0.7, max_degradation=5)
+    assert "absolute bound 0.700" in performance_breach(0.69, None, "higher", low_auc, metric="roc_auc")
+    assert performance_breach(0.71, None, "higher", low_auc, metric="roc_auc") is None
+    high_wape = RetrainingConfig(limit=0.5, max_degradation=5)
+    assert performance_breach(0.51, None, "lower", high_wape, metric="wape") is not None
+    assert performance_breach(0.49, None, "lower", high_wape, metric="wape") is None
 
 
 def test_rollback_policy():
-    assert decide_rollback(0.45, 0.40, 1.0, CFG) is None
-    assert decide_rollback(0.55, 0.40, 1.0, CFG) is not None
-    assert decide_rollback(0.55, 0.40, 0.5, CFG) is None, "not judged on incomplete labels"
-    assert decide_rollback(0.55, 0.40, 1.0, RetrainingConfig(auto_rollback=False)) is None
+    assert decide_rollback(0.45, 0.40, 1.0, "lower", CFG, metric="wape") is None
+    assert "wape" in decide_rollback(0.55, 0.40, 1.0, "lower", CFG, metric="wape")
+    assert decide_rollback(0.55, 0.40, 0.5, "lower", CFG, metric="wape", min_label_completeness=0.9) is None, "not judged on incomplete labels"
+    assert decide_rollback(0.55, 0.40, 1.0, "lower", RetrainingConfig(auto_rollback=False), metric="wape") is None
+
+
+def test_rollback_follows_the_metric_direction():
+    assert decide_rollback(0.65, 0.80, 1.0, "higher", CFG, metric="roc_auc") is None
+    assert "roc_auc" in decide_rollback(0.55, 0.80, 1.0, "higher", CFG, metric="roc_auc")
+    assert decide_rollback(0.95, 0.80, 1.0, "higher", CFG, metric="roc_auc") is None
 
 
 def test_retraining_cooldown_holds_drift_but_not_on_demand():

@@ -1,5 +1,6 @@
 """The HTML report: self-contained, one decodable PNG per feature, every
-section present, text escaped, atomic write."""
+section present, charts named by what it is given (no metric of its own),
+classification charts from labelled scores, text escaped, atomic write."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import pytest
 
 from runway.monitoring import alerts as A
 from runway.monitoring import drift
-from runway.monitoring.kpi import kpi_frame
-from runway.monitoring.report import render_report, write_report
+from runway.monitoring.report import reliability_bins, render_report, resolve_series, roc_points, write_report
+from usecases.retail_demand import KPI_HEADLINE, kpi_frame
 
 pytestmark = pytest.mark.unit
 
@@ -77,7 +78,9 @@ def test_sections_and_header(inputs):
                  "breached in 2 of the last 3 windows", "Schema changes", "extra", "KPI by segment", "lost_sales (EUR)"]:
         assert text in html, text
     wide = [m["alt"] for m in IMG.finditer(html) if m["cls"] == "wide"]
-    assert wide == ["PSI per feature", "MAE over time", "WAPE over time", "KPI cost over time"]
+    # One chart per metric the history has, one for the KPI's money columns.
+    assert wide == ["PSI per feature", "mae over time", "wape over time", "KPI over time"]
+    assert "Classification" not in html  # no labelled scores given
     # Severity colours: the price row is tinted as an alert.
     assert re.search(r'<tr style="background:#fde7e7"><td><a href="#feat-price">price</a>', html)
 
@@ -108,3 +111,71 @@ def test_write_report_is_atomic(inputs, tmp_path):
     write_report(html, target)  # overwrite in place
     assert target.read_text(encoding="utf-8") == html
     assert os.listdir(target.parent) == ["w05.html"]
+
+
+def test_charts_follow_the_given_metrics_and_kpi(inputs):
+    ref, cur, res, _, _, _ = inputs
+    history = [{"window": f"W{w}", "roc_auc": 0.8 - w / 100, "brier": 0.04, "rows": 1000, "net_value": 100.0 * w, "contact_cost": 50.0, "saved_revenue": 50.0 + 100 * w} for w in range(4)]
+    html = render_report(res, ref, cur, history=history, metrics=["brier", "roc_auc", "f1"], kpi_columns=["net_value", "saved_revenue"], currency="USD")
+    wide = [m["alt"] for m in IMG.finditer(html) if m["cls"] == "wide"]
+    assert wide == ["PSI per feature", "brier over time", "roc_auc over time", "KPI over time"]  # f1 is not in the history
+    for retail in ("mae", "wape", "lost sales", "lost_sales"):
+        assert retail not in html
+    # Defaults: metric names of any task chart alone; other numbers (not row counts) are the KPI.
+    h = pd.DataFrame(history)
+    assert resolve_series(h, None, None) == (["roc_auc", "brier"], ["net_value", "contact_cost", "saved_revenue"])
+    assert resolve_series(h, ["roc_auc"], ["net_value", "missing"]) == (["roc_auc"], ["net_value"])
+
+
+def test_kpi_table_shows_the_use_cases_columns(inputs):
+    ref, cur, res, kpi, history, _ = inputs
+    html = render(inputs, kpi_columns=KPI_HEADLINE)
+    table = html[html.index("KPI by segment"):html.index("Schema changes")]
+    for col in ("units_short", "mae", "rows_missing"):
+        assert f"<th>{col}</th>" in table
+    for col in KPI_HEADLINE:
+        assert f"<th>{col} (EUR)</th>" in table
+    assert "<th>currency</th>" not in table
+
+
+@pytest.fixture(scope="module")
+def scores():
+    rng = np.random.default_rng(3)
+    y = (rng.random(3_000) < 0.1).astype(int)
+    p = np.clip(rng.normal(0.25 + 0.35 * y, 0.15), 0, 1)
+    return y, p
+
+
+def test_classification_charts_from_labelled_scores(inputs, scores):
+    y, p = scores
+    y_with_gap = y.astype(float)
+    y_with_gap[:10] = np.nan  # labels not in yet are left out
+    html = render(inputs, y_true=y_with_gap, score=p, threshold=0.4)
+    assert "Classification: labelled scores of this window" in html
+    assert f"{len(y) - 10:,} labelled rows" in html and "at threshold 0.4" in html
+    imgs = {m["alt"]: m["b64"] for m in IMG.finditer(html) if m["cls"] == "wide"}
+    for alt in ("ROC curve", "Calibration (reliability) plot", "Score distribution"):
+        w, h = png_size(imgs[alt])
+        assert w > 100 and h > 100
+    # One class only: the ROC chart says why instead of drawing a curve.
+    html = render(inputs, y_true=np.zeros(50), score=np.linspace(0, 1, 50))
+    assert "ROC curve" in {m["alt"] for m in IMG.finditer(html)}
+    with pytest.raises(ValueError, match="0/1 labels"):
+        render(inputs, y_true=np.full(5, 2.0), score=np.zeros(5))
+    with pytest.raises(ValueError, match="differ in length"):
+        render(inputs, y_true=np.zeros(5), score=np.zeros(4))
+
+
+def test_roc_and_reliability_by_hand():
+    y = np.array([0, 0, 1, 1, 0, 1])
+    p = np.array([0.1, 0.4, 0.35, 0.8, 0.8, 0.9])
+    fpr, tpr, auc = roc_points(y, p)
+    # Pairs (pos, neg) ranked right: 0.35>0.1; 0.8>0.1,0.4, tie with 0.8 (half); 0.9 > all -> 1+2.5+3 = 6.5 of 9
+    assert auc == pytest.approx(6.5 / 9)
+    assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1
+    from sklearn.metrics import roc_auc_score
+
+    assert auc == pytest.approx(roc_auc_score(y, p))
+    rb = reliability_bins(y, p, bins=2).set_index("bin")
+    assert rb.loc[0, "rows"] == 3 and rb.loc[0, "observed"] == pytest.approx(1 / 3)  # 0.1, 0.4, 0.35
+    assert rb.loc[1, "score"] == pytest.approx((0.8 + 0.8 + 0.9) / 3) and rb.loc[1, "observed"] == pytest.approx(2 / 3)

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runway.config import ModelConfig
-from runway.modeling.artifact import ArtifactIntegrityError, deserialize_verified, serialize, sha256_bytes, train
+from runway.config import InferenceConfig, ModelConfig
+from runway.modeling.artifact import ArtifactIntegrityError, ModelArtifact, deserialize_verified, serialize, sha256_bytes, train
 from runway.serving.fallback import RULE_LEVEL, Candidate, last_known_good, predict_with_fallback, shadow_mask
 
 pytestmark = pytest.mark.unit
@@ -55,6 +55,7 @@ def test_every_model_level_failing_leaves_the_rule(frame):
 
     r = predict_with_fallback(len(frame), frame, [Candidate("production", "2", boom), Candidate("last_known_good", "1", boom)], rule(len(frame)))
     assert set(r.served_by) == {RULE_LEVEL} and np.all(r.predictions == 1.0) and len(r.reasons) == 2
+    assert RULE_LEVEL == InferenceConfig().fallback[-1] == "baseline", "the last level is named as in inference.fallback"
 
 
 def test_feature_service_unavailable_goes_straight_to_rule(frame, model):
@@ -85,3 +86,29 @@ def test_last_known_good():
     assert last_known_good(["1", "2", "3"], "3") == "2"
     assert last_known_good(["1"], "1") is None
     assert last_known_good(["1", "2"], None) == "2"
+
+
+def test_artifact_round_trip_and_type_check(model):
+    blob = serialize(model)
+    back = deserialize_verified(blob, sha256_bytes(blob))
+    assert isinstance(back, ModelArtifact) and back.task == "regression" and back.threshold is None
+    import pickle
+
+    other = pickle.dumps({"not": "a model"})
+    with pytest.raises(ArtifactIntegrityError, match="not a ModelArtifact"):
+        deserialize_verified(other, sha256_bytes(other))
+
+
+def test_regression_clips_only_to_the_configured_range(frame):
+    free = train(frame, ["x"], ModelConfig(name="unit-model", target="y", estimator="ridge"), "date")
+    clipped = train(frame, ["x"], ModelConfig(name="unit-model", target="y", estimator="ridge", clip_min=0, clip_max=4), "date")
+    raw = free.predict(frame)
+    assert raw.min() < 0 and raw.max() > 4, "the fixture spans the range"
+    assert np.array_equal(clipped.predict(frame), np.clip(raw, 0, 4))
+    with pytest.raises(TypeError, match="classifiers"):
+        free.predict_label(frame)
+
+
+def test_missing_feature_is_named(frame, model):
+    with pytest.raises(KeyError, match="x"):
+        model.predict(frame.drop(columns="x"))
