@@ -1,10 +1,16 @@
 """Everything that talks to Feast: config per environment, apply, materialize,
 point-in-time (offline) and online retrieval.
 
+* The Feast objects (entities, sources, views, the versioned feature service)
+  are built from the use case's declarations (``runway.features.definitions``)
+  and applied into the use case's own Feast project,
+  ``feast_project(settings)`` = ``<environment.feast.project>_<use_case>``:
+  applying or materializing one use case never touches another's objects.
 * The Feast repo (``settings.feature_repo``, default ``feature_repo/``; tests
-  use a temporary copy) holds the definitions (entities, sources, views, the
-  versioned feature services) and, in ``<repo>/data/`` (``feature_data_dir``),
-  the parquet sources written by ``runway.features.engine.write_feature_tables``.
+  use a temporary copy) holds, in ``<repo>/data/<use_case>/``
+  (``feature_data_dir``), the parquet sources written by
+  ``runway.features.engine.write_feature_tables``. Its ``definitions.py`` only
+  serves the ``feast`` CLI.
 * The registry and online store come from the environment's settings, never
   from ``feature_repo/feature_store.yaml`` (that file only serves the CLI):
 
@@ -13,7 +19,8 @@ point-in-time (offline) and online retrieval.
   - staging/prod: ``feast.registry`` is a SQLAlchemy URL (SQL registry) and
     the online store is Redis (``feast.redis_connection``).
 
-  The offline store is DuckDB over the parquet sources everywhere.
+  The offline store is DuckDB over the parquet sources everywhere (Feast's
+  own, or Runway's ASOF join with ``feast.offline_store: runway_asof``).
 
 Retrieval keeps the caller's rows: ``historical_features`` returns exactly the
 rows of ``entity_df`` (same order, same index, duplicates kept), the feature
@@ -46,11 +53,11 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pandas as pd
 
-from runway.config import PROJECT_ROOT, Settings, reveal
+from runway.config import Settings, reveal
+from runway.features.definitions import EVENT_TIMESTAMP, build_objects, feast_project
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_REPO_DIR = PROJECT_ROOT / "feature_repo"
 ENTITY_TIMESTAMP = "event_timestamp"  # what Feast calls the entity df's timestamp
 _ROW = "__runway_row__"
 _DUMMY_ID = "__dummy_id"
@@ -120,8 +127,9 @@ def _repo_dir(settings: Settings, repo_dir: str | os.PathLike[str] | None) -> Pa
 
 
 def repo_config(settings: Settings, repo_dir: str | os.PathLike[str] | None = None):
-    """The Feast ``RepoConfig`` for ``settings``' environment (see module doc).
-    ``repo_dir`` defaults to ``settings.feature_repo``."""
+    """The Feast ``RepoConfig`` for ``settings``' environment and use case
+    (project ``feast_project(settings)``; see module doc). ``repo_dir``
+    defaults to ``settings.feature_repo``."""
     from feast.repo_config import RepoConfig
 
     feast_cfg = settings.environment.feast
@@ -139,15 +147,23 @@ def repo_config(settings: Settings, repo_dir: str | os.PathLike[str] | None = No
         path = path if path.is_absolute() else settings.workspace / path
         registry = {"registry_type": "file", "path": str(path), "cache_ttl_seconds": 60}
     if feast_cfg.online_store == "redis":
-        assert feast_cfg.redis_connection  # validated by FeastConfig
-        online: dict[str, Any] = {"type": "redis", "connection_string": redis_connection_string(reveal(feast_cfg.redis_connection))}
+        connection = reveal(feast_cfg.redis_connection)
+        if not connection:  # FeastConfig requires it; a ${VAR} may still resolve to nothing
+            raise FeatureStoreError("feast.online_store 'redis' needs feast.redis_connection")
+        online: dict[str, Any] = {"type": "redis", "connection_string": redis_connection_string(connection)}
     else:
         online = {"type": "sqlite", "path": str(online_db_path(settings))}
+    if feast_cfg.offline_store == "duckdb":
+        offline: dict[str, Any] = {"type": "duckdb"}
+    else:  # Runway's ASOF store (a subclass of Feast's DuckDB store)
+        from runway.features.offline_store import offline_store_config
+
+        offline = offline_store_config(feast_cfg.offline_store)
     return RepoConfig(
-        project=feast_cfg.project,
+        project=feast_project(settings),
         provider="local",
         registry=registry,
-        offline_store={"type": "duckdb"},
+        offline_store=offline,
         online_store=online,
         entity_key_serialization_version=3,
         repo_path=repo,
@@ -155,8 +171,8 @@ def repo_config(settings: Settings, repo_dir: str | os.PathLike[str] | None = No
 
 
 def open_store(settings: Settings, repo_dir: str | os.PathLike[str] | None = None):
-    """A ``FeatureStore`` for ``settings``' environment over the Feast repo
-    ``repo_dir`` (default ``settings.feature_repo``, i.e. ``feature_repo/``)."""
+    """A ``FeatureStore`` for ``settings``' environment and use case over the
+    Feast repo ``repo_dir`` (default ``settings.feature_repo``, i.e. ``feature_repo/``)."""
     from feast import FeatureStore
 
     repo = _repo_dir(settings, repo_dir)
@@ -170,18 +186,10 @@ def open_store(settings: Settings, repo_dir: str | os.PathLike[str] | None = Non
     return FeatureStore(repo_path=str(repo), config=config)
 
 
-def feature_data_dir(store_or_repo: Any = None) -> Path:
-    """Where the parquet sources live: ``<repo_dir>/data``, for a FeatureStore,
-    Settings, a repo path or None (the default ``feature_repo/``)."""
-    if store_or_repo is None:
-        repo = DEFAULT_REPO_DIR
-    elif isinstance(store_or_repo, Settings):
-        repo = store_or_repo.feature_repo
-    elif isinstance(store_or_repo, (str, os.PathLike)):
-        repo = Path(store_or_repo)
-    else:
-        repo = Path(store_or_repo.repo_path)
-    return repo.resolve() / "data"
+def feature_data_dir(settings: Settings, repo_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where the use case's parquet sources live: ``<repo_dir>/data/<use_case>``
+    (``repo_dir`` defaults to ``settings.feature_repo``)."""
+    return _repo_dir(settings, repo_dir).resolve() / "data" / settings.use_case
 
 
 # ------------------------------------------------------------------- apply --
@@ -189,7 +197,8 @@ def feature_data_dir(store_or_repo: Any = None) -> Path:
 
 def load_definitions(repo_dir: str | os.PathLike[str]):
     """Feast objects defined in the repo's Python files, as ``feast apply``
-    collects them (``.feastignore`` honoured), in a ``RepoContents``.
+    collects them (``.feastignore`` honoured), in a ``RepoContents``: what the
+    CLI would apply (``apply`` builds from the settings instead).
 
     Each file is imported under a module name unique to its path, so two
     copies of the repo in one process never share a cached module."""
@@ -232,10 +241,11 @@ def load_definitions(repo_dir: str | os.PathLike[str]):
     no_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # like the CLI: no __pycache__ in the repo
     try:
         for file in files:
-            digest = hashlib.sha1(str(file).encode()).hexdigest()[:12]
+            digest = hashlib.sha1(str(file).encode(), usedforsecurity=False).hexdigest()[:12]
             name = f"_runway_feast_repo_{digest}_{file.stem}"
             spec = importlib.util.spec_from_file_location(name, file)
-            assert spec and spec.loader
+            if spec is None or spec.loader is None:
+                raise FeatureStoreError(f"cannot import feature repo file {file}")
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
             try:
@@ -278,22 +288,22 @@ def load_definitions(repo_dir: str | os.PathLike[str]):
     return res
 
 
-def apply(store, repo_dir: str | os.PathLike[str] | None = None):
-    """Register the repo's definitions in ``store``'s registry and create the
-    online tables: what ``feast apply`` does (objects no longer defined are
-    removed). Returns the applied ``RepoContents``."""
-    from feast.project import Project
+def apply(store, settings: Settings):
+    """Register the use case's declared objects (``runway.features.definitions``)
+    in ``store``'s registry and create their online tables: what ``feast
+    apply`` does, in the use case's own project only (objects of that project
+    no longer declared are removed; other projects are left alone). Sources
+    read ``feature_data_dir(settings, store.repo_path)``. Returns the applied
+    ``RepoContents``."""
     from feast.repo_operations import apply_total_with_repo_instance
 
-    repo = load_definitions(repo_dir or store.repo_path)
-    if len(repo.projects) > 1:
-        raise FeatureStoreError(f"feature repo defines {len(repo.projects)} projects; one is supported")
-    if repo.projects and repo.projects[0].name != store.project:
+    project = feast_project(settings)
+    if store.project != project:
         raise FeatureStoreError(
-            f"feature repo defines project '{repo.projects[0].name}' but the settings use '{store.project}'"
+            f"the store is opened for Feast project '{store.project}' but use case '{settings.use_case}' lives in "
+            f"'{project}': open it with open_store(settings)"
         )
-    if not repo.projects:
-        repo.projects.append(Project(name=store.project, description=""))
+    repo = build_objects(settings, feature_data_dir(settings, store.repo_path))
     with contextlib.redirect_stdout(io.StringIO()) as out:
         apply_total_with_repo_instance(
             store, store.project, store.registry, repo, skip_source_validation=False
@@ -358,7 +368,8 @@ def _materialize_entityless(store, fv, start: datetime, end: datetime) -> None:
     from feast.feature_view import DUMMY_ENTITY_VAL
 
     src = fv.batch_source
-    job = store._get_provider().offline_store.pull_latest_from_table_or_query(
+    provider = store._get_provider()  # noqa: SLF001 - Feast has no public handle on the provider
+    job = provider.offline_store.pull_latest_from_table_or_query(
         config=store.config,
         data_source=src,
         join_key_columns=[],
@@ -376,7 +387,7 @@ def _materialize_entityless(store, fv, start: datetime, end: datetime) -> None:
         # get_feature_view keeps the dummy entity column (list_feature_views
         # hides it), so rows are keyed like the online read looks them up.
         full = store.get_feature_view(fv.name)
-        store._get_provider().ingest_df(full, latest)
+        provider.ingest_df(full, latest)
     store.registry.apply_materialization(fv, store.project, start, end, commit=True)
 
 
@@ -446,12 +457,14 @@ def _source_keys(path: str, keys: list[str]) -> pd.MultiIndex:
 
 
 def _known_key_sets(store_or_tables: Any, service_name: str | None) -> list[tuple[str, list[str], pd.MultiIndex]]:
-    from runway.features.engine import ITEM, STORE
-
     out = []
     if isinstance(store_or_tables, Mapping):
         for name, table in store_or_tables.items():
-            keys = [c for c in (STORE, ITEM) if c in table.columns]
+            # an engine table: the view's join keys, then event_timestamp, ...
+            cols = list(table.columns)
+            if EVENT_TIMESTAMP not in cols:
+                raise EntityFrameError(f"table '{name}' has no '{EVENT_TIMESTAMP}' column: not a feature table")
+            keys = cols[: cols.index(EVENT_TIMESTAMP)]
             if keys:
                 idx = pd.MultiIndex.from_frame(table[keys].drop_duplicates().astype(str))
                 out.append((name, keys, idx))
@@ -486,7 +499,8 @@ def unknown_entities(store_or_tables: Any, entity_df: pd.DataFrame, service_name
 
     ``store_or_tables``: a FeatureStore (checks the parquet source of every
     view, or only the views of ``service_name``) or the dict returned by
-    ``runway.features.engine.compute_feature_tables``. Returns unique tuples of the
+    ``runway.features.engine.compute_feature_tables`` (a table's join keys are
+    its columns before ``event_timestamp``). Returns unique tuples of the
     entity df's key values (all key columns checked, in order of first
     appearance), e.g. ``[("S999", "I001")]``; empty when all are known.
     """
@@ -513,7 +527,7 @@ def _refuse_unknown(store, entity_df: pd.DataFrame, service_name: str) -> None:
     unknown = unknown_entities(store, entity_df, service_name)
     if unknown:
         keys = entity_keys(store, service_name)
-        shown = ", ".join("(" + ", ".join(f"{k}={v}" for k, v in zip(keys, u)) + ")" for u in unknown[:5])
+        shown = ", ".join("(" + ", ".join(f"{k}={v}" for k, v in zip(keys, u, strict=False)) + ")" for u in unknown[:5])
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise UnknownEntityError(
             f"{len(unknown)} entit{'y' if len(unknown) == 1 else 'ies'} never seen in the feature sources of "
@@ -538,10 +552,7 @@ def _quiet_duckdb() -> None:
 
 def _utc_series(s: pd.Series, name: str) -> pd.Series:
     try:
-        if pd.api.types.is_datetime64_any_dtype(s):
-            ts = s
-        else:
-            ts = pd.to_datetime(s, utc=True, format="mixed")
+        ts = s if pd.api.types.is_datetime64_any_dtype(s) else pd.to_datetime(s, utc=True, format="mixed")
     except (ValueError, TypeError) as exc:
         raise EntityFrameError(f"entity timestamp column '{name}' is not a timestamp: {exc}") from None
     ts = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
@@ -552,7 +563,7 @@ def historical_features(
     store,
     entity_df: pd.DataFrame,
     service_name: str,
-    timestamp_column: str = "date",
+    timestamp_column: str,
     allow_unknown_entities: bool = False,
 ) -> pd.DataFrame:
     """Point-in-time join of ``service_name``'s features onto ``entity_df``.
@@ -663,17 +674,17 @@ def online_features(
     if not allow_unknown_entities:
         keyed = {f for fv, ks, feats in _service_views(store, service) if ks for f in feats}
         found = np.zeros(len(rows), dtype=bool)
-        for ref, result in zip(response.proto.metadata.feature_names.val, response.proto.results):
+        for ref, result in zip(response.proto.metadata.feature_names.val, response.proto.results, strict=False):
             if ref in keyed:
                 # SQLite says NOT_FOUND; Redis says PRESENT with empty values
                 # and a zero timestamp for a key it does not hold.
                 found |= np.array(
-                    [st == FieldStatus.PRESENT and (ts.seconds or ts.nanos) for st, ts in zip(result.statuses, result.event_timestamps)],
+                    [st == FieldStatus.PRESENT and (ts.seconds or ts.nanos) for st, ts in zip(result.statuses, result.event_timestamps, strict=False)],
                     dtype=bool,
                 )
         if not found.all():
             unknown = list(dict.fromkeys(tuple(r) for r in out.loc[~found, keys].itertuples(index=False, name=None)))
-            shown = ", ".join("(" + ", ".join(f"{k}={v}" for k, v in zip(keys, u)) + ")" for u in unknown[:5])
+            shown = ", ".join("(" + ", ".join(f"{k}={v}" for k, v in zip(keys, u, strict=False)) + ")" for u in unknown[:5])
             raise UnknownEntityError(
                 f"{len(unknown)} entit{'y' if len(unknown) == 1 else 'ies'} have no online value in '{service_name}' "
                 f"(unknown, or not materialized yet): {shown}; pass allow_unknown_entities=True to get nulls instead",

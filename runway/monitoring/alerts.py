@@ -3,7 +3,7 @@
 A monitoring run produces *breaches* (a feature or metric over a threshold in
 this window). An *alert* is raised only when
 
-1. **N of the last M windows** breach: the key (e.g. ``drift:price``) breached
+1. **N of the last M windows** breach: the key (e.g. ``drift:<feature>``) breached
    at that severity or higher in at least ``policy.breaches_required`` of the
    last ``policy.window_count`` windows, this one included, and this window
    breaches (a feature that has recovered raises nothing);

@@ -360,7 +360,7 @@ def dtype_family(dtype: Any) -> str:
 def schema_changes(reference_schema: Mapping[str, Any], current_schema: Mapping[str, Any]) -> list[SchemaChange]:
     """Columns missing from / new in the current schema, and columns whose
     dtype changed. A retype within a family (int64 -> float64, which pandas does
-    as soon as a value is missing) warns; across families (a price column now
+    as soon as a value is missing) warns; across families (a numeric column now
     holding strings) alerts, as does a missing column."""
     out: list[SchemaChange] = []
     for col, rdt in reference_schema.items():
@@ -591,7 +591,7 @@ def drift_report(
         thresholds: ``DriftThresholds``; severities follow the module docstring.
         categorical: columns compared as categories (JS, chi-square). Columns of
             object/string/category/bool dtype are categorical anyway; use this
-            for integer codes such as ``store_id``.
+            for integer codes such as an entity id.
         columns: compute drift statistics for these reference columns only
             (default all). Schema changes always cover every column of both
             frames.
@@ -641,7 +641,7 @@ def drift_report(
             rows[c] = FeatureDrift(str(c), kind, "alert", (change.describe(),))  # type: ignore[arg-type]
             continue
         if change is not None and change.severity == "alert" and not (kind == "categorical" and _is_categorical_dtype(current[c].dtype)):
-            # e.g. price arrived as strings: comparing values would be meaningless.
+            # e.g. a number arrived as strings: comparing values would be meaningless.
             rows[c] = FeatureDrift(str(c), kind, "alert", (change.describe(),))  # type: ignore[arg-type]
             continue
         tasks.append((c, kind))

@@ -11,16 +11,15 @@ import uuid
 import pandas as pd
 import pytest
 
-from runway.features import store as fs_lib
 from runway.config import PROJECT_ROOT, load_settings
-from runway.features.engine import SALES_HISTORY, STORE_SALES, compute_feature_tables, write_feature_tables
-from tests.integration.conftest import tiny_sales
+from runway.features import store as fs_lib
+from runway.features.engine import compute_feature_tables, write_feature_tables
+from tests.integration.test_point_in_time import DAY0, synthetic_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.services]
 
 SERVICE = "retail_demand_v1"
-DAY0 = pd.Timestamp("2024-03-01", tz="UTC")
-
+SALES_HISTORY, STORE_SALES = "sales_history", "store_sales"
 
 
 @pytest.fixture
@@ -43,7 +42,9 @@ def pg_database(postgres_url):
 
 @pytest.fixture
 def redis_project(redis_url):
-    """A Feast project name unique to this test; its Redis keys are deleted afterwards."""
+    """A project name unique to this test (the environment's ``feast.project``;
+    the use case's Feast project starts with it); its Redis keys are deleted
+    afterwards."""
     import redis
 
     url = redis_url
@@ -52,13 +53,11 @@ def redis_project(redis_url):
     try:
         yield url, project, client
     finally:
-        for key in client.scan_iter(match=b"*" + project.encode()):
+        for key in client.scan_iter(match=b"*" + project.encode() + b"*"):
             client.delete(key)
         client.close()
 
 
-def small_sales(days: int = 45, seed: int = 4) -> pd.DataFrame:
-    return tiny_sales(days, seed, ["I000", "I001"], holiday_every=9, holiday_offset=2, day0=DAY0)
 
 
 def test_sql_registry_and_redis_online_store(tmp_path, pg_database, redis_project):
@@ -74,13 +73,14 @@ def test_sql_registry_and_redis_online_store(tmp_path, pg_database, redis_projec
             }
         }
     )
-    tables = compute_feature_tables(small_sales(), settings.features)
+    tables = compute_feature_tables(synthetic_rows(settings, days=45, seed=4, future_days=0), settings)
     write_feature_tables(tables, fs_lib.feature_data_dir(settings))
 
     store = fs_lib.open_store(settings)
     assert store.config.registry.registry_type == "sql"
     assert store.config.online_store.type == "redis"
-    fs_lib.apply(store)
+    assert store.project == fs_lib.feast_project(settings) == f"{project}_retail_demand"
+    fs_lib.apply(store, settings)
     end = DAY0 + pd.Timedelta(days=40)
     fs_lib.materialize(store, end.to_pydatetime())
 
@@ -92,7 +92,7 @@ def test_sql_registry_and_redis_online_store(tmp_path, pg_database, redis_projec
         ["calendar", "price_promo", "sales_history", "store_sales"], end
     )
 
-    keys = list(client.scan_iter(match=b"*" + project.encode()))
+    keys = list(client.scan_iter(match=b"*" + store.project.encode()))
     # one hash per entity key (views with the same key share it): 4 store x
     # item, 2 stores, 1 for the entityless calendar
     assert len(keys) == 4 + 2 + 1

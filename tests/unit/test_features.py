@@ -1,33 +1,63 @@
-"""runway.features.engine: hand-computed values, a brute-force oracle and leak checks."""
+"""runway.features.engine on the retail declarations: hand-computed values, a
+brute-force oracle and leak checks (the proof that the generic engine computes
+what the retail-specific one did)."""
 
 from __future__ import annotations
 
 import math
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from runway.config import FeatureConfig
-from runway.features.engine import (
-    CALENDAR,
-    PRICE_PROMO,
-    SALES_HISTORY,
-    STORE_SALES,
-    FeatureInputError,
-    compute_feature_tables,
-    feature_columns,
-    write_feature_tables,
-)
+from runway.config import Settings, load_settings
+from runway.features.engine import FeatureInputError, compute_feature_tables, feature_columns, write_feature_tables
 
 pytestmark = pytest.mark.unit
 
-CREATED = datetime(2025, 1, 1, tzinfo=timezone.utc)
+SALES_HISTORY, PRICE_PROMO, STORE_SALES, CALENDAR = "sales_history", "price_promo", "store_sales", "calendar"
+CREATED = datetime(2025, 1, 1, tzinfo=UTC)
 DAY0 = pd.Timestamp("2024-01-01", tz="UTC")  # a Monday
-SMALL = FeatureConfig(feature_service="t", horizon_days=7, lags_days=[7, 14], rolling_windows_days=[3])
+
+
+def retail_views(lags: list[int], windows: list[int]) -> list[dict]:
+    """configs/use_cases/retail_demand.yaml's views with other lags and windows."""
+    return [
+        {"name": SALES_HISTORY, "entities": ["store", "item"], "known": "lagged", "ttl_days": 14, "features": [
+            {"transform": "lag", "column": "units_sold", "days": lags},
+            {"transform": "rolling", "column": "units_sold", "stats": ["mean", "std"], "days": windows},
+            {"transform": "rolling", "column": "stockout", "stats": ["mean"], "days": [28], "name": "stockout_rate_{days}d"},
+        ]},
+        {"name": PRICE_PROMO, "entities": ["store", "item"], "known": "ahead", "ttl_days": 7, "features": [
+            {"transform": "value", "column": "price", "serve": False},
+            {"transform": "value", "column": "on_promotion", "serve": False},
+            {"transform": "ratio_to_mean", "column": "price", "days": [28]},
+            {"transform": "rolling", "column": "on_promotion", "stats": ["mean"], "days": [28], "name": "promo_share_{days}d"},
+        ]},
+        {"name": STORE_SALES, "entities": ["store"], "known": "lagged", "ttl_days": 14, "features": [
+            {"transform": "rolling", "column": "units_sold", "stats": ["mean"], "days": windows, "name": "store_item_units_mean_{days}d"},
+        ]},
+        {"name": CALENDAR, "entities": [], "known": "ahead", "ttl_days": 0.99999, "features": [
+            {"transform": "calendar", "parts": ["day_of_week", "week_of_year", "month", "day_of_year_sin", "day_of_year_cos"]},
+            {"transform": "value", "column": "is_holiday", "aggregate": "max", "serve": False},
+            {"transform": "days_to_next", "column": "is_holiday", "name": "days_to_next_holiday"},
+        ]},
+    ]
+
+
+def retail(horizon: int, lags: list[int], windows: list[int]) -> Settings:
+    """The retail use case with another horizon, lags and rolling windows."""
+    return load_settings(
+        "retail_demand",
+        "local",
+        overrides={"schedule": {"batch_days": horizon - 3, "label_delay_days": 3}, "features": {"horizon_days": horizon, "views": retail_views(lags, windows)}},
+    )
+
+
+SMALL = retail(7, [7, 14], [3])
 
 
 def day(d: int) -> pd.Timestamp:
@@ -203,12 +233,12 @@ def random_sales(seed: int = 0, stores: int = 2, items: int = 3, days: int = 90)
     return df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 
-def oracle_sales_history(sales: pd.DataFrame, cfg: FeatureConfig, horizon: int, keys, t: pd.Timestamp) -> dict:
+def oracle_sales_history(sales: pd.DataFrame, lags: list[int], windows: list[int], horizon: int, keys, t: pd.Timestamp) -> dict:
     """Straight from the definition: only sales on days <= t - horizon."""
     s = sales[(sales["store_id"] == keys[0]) & (sales["item_id"] == keys[1])].set_index("date").sort_index()
     known = s[s.index <= t - pd.Timedelta(days=horizon)]
     out = {}
-    for k in cfg.lags_days:
+    for k in lags:
         d = t - pd.Timedelta(days=k)
         out[f"units_sold_lag_{k}d"] = known["units_sold"].get(d, np.nan)
 
@@ -216,7 +246,7 @@ def oracle_sales_history(sales: pd.DataFrame, cfg: FeatureConfig, horizon: int, 
         lo = t - pd.Timedelta(days=horizon + w - 1)
         return known.loc[known.index >= lo, col].dropna()
 
-    for w in cfg.rolling_windows_days:
+    for w in windows:
         vals = window("units_sold", w)
         ok = len(vals) >= max(2, math.ceil(w / 2))
         out[f"units_sold_mean_{w}d"] = vals.mean() if ok else np.nan
@@ -227,13 +257,14 @@ def oracle_sales_history(sales: pd.DataFrame, cfg: FeatureConfig, horizon: int, 
 
 
 def test_sales_history_matches_brute_force_oracle():
-    cfg = FeatureConfig(feature_service="t", horizon_days=7, lags_days=[7, 10, 28], rolling_windows_days=[4, 7])
+    lags, windows = [7, 10, 28], [4, 7]
+    cfg = retail(7, lags, windows)
     sales = random_sales(seed=3, stores=1, items=2, days=60)
     table = compute_feature_tables(sales, cfg, horizon_days=7, created_at=CREATED)[SALES_HISTORY]
     assert not table.duplicated(["store_id", "item_id", "event_timestamp"]).any()
     checked = 0
     for r in table.itertuples(index=False):
-        expected = oracle_sales_history(sales, cfg, 7, (r.store_id, r.item_id), r.event_timestamp)
+        expected = oracle_sales_history(sales, lags, windows, 7, (r.store_id, r.item_id), r.event_timestamp)
         for name, value in expected.items():
             got = getattr(r, name)
             assert (math.isnan(got) and math.isnan(value)) or got == pytest.approx(value), (
@@ -247,8 +278,9 @@ def test_sales_history_matches_brute_force_oracle():
 def test_no_feature_reads_sales_inside_the_horizon(cutoff_day):
     """Rewriting every actual after day c must not change any sales-derived
     row stamped <= c + horizon, nor any price/promo row stamped <= c."""
-    cfg = FeatureConfig(feature_service="t", horizon_days=14, lags_days=[14, 21, 28], rolling_windows_days=[7, 28])
-    horizon = cfg.horizon_days
+    cfg = load_settings("retail_demand")  # the use case as declared
+    horizon = cfg.features.horizon_days
+    assert horizon == 14
     sales = random_sales(seed=cutoff_day)
     before = compute_feature_tables(sales, cfg, horizon_days=horizon, created_at=CREATED)
 
@@ -287,7 +319,7 @@ def test_horizon_defaults_to_the_config():
     b = compute_feature_tables(sales, SMALL, horizon_days=7, created_at=CREATED)
     for name in a:
         pd.testing.assert_frame_equal(a[name], b[name], obj=name)
-    wide = FeatureConfig(feature_service="t", horizon_days=14, lags_days=[14], rolling_windows_days=[3])
+    wide = retail(14, [14], [3])
     t = compute_feature_tables(sales, wide, created_at=CREATED)[SALES_HISTORY]
     i1 = t[t["item_id"] == "I1"]
     assert i1["event_timestamp"].min() == day(14) and i1["event_timestamp"].max() == day(39 + 14)
@@ -314,7 +346,7 @@ def test_naive_dates_are_utc():
 
 def test_rejects_bad_input():
     sales = tiny_sales()
-    with pytest.raises(FeatureInputError, match=r"lags_days \[7\] are shorter than the forecast horizon \(10 days\)"):
+    with pytest.raises(FeatureInputError, match=r"lag\(s\) \[7\] of 'units_sold' are shorter than the forecast horizon \(10 days\)"):
         compute_feature_tables(sales, SMALL, horizon_days=10)
     with pytest.raises(FeatureInputError, match="stockout"):
         compute_feature_tables(sales.drop(columns=["stockout"]), SMALL)
@@ -324,6 +356,40 @@ def test_rejects_bad_input():
         compute_feature_tables(sales.assign(units_sold=np.nan), SMALL)
     with pytest.raises(FeatureInputError, match="store_id"):
         compute_feature_tables(sales.assign(store_id=None), SMALL)
+    with pytest.raises(FeatureInputError, match=r"lack column\(s\) \['stockout'\]"):
+        compute_feature_tables(sales.drop(columns=["stockout"]), SMALL)
+    with pytest.raises(FeatureInputError, match=r"key column 'item_id' has 1 null"):
+        compute_feature_tables(sales.assign(item_id=sales["item_id"].where(sales.index != 3)), SMALL)
+    with pytest.raises(FeatureInputError, match=r"1 duplicate \(store_id, item_id, date\) row"):
+        compute_feature_tables(pd.concat([sales, sales.iloc[:1]]), SMALL)
+    with pytest.raises(FeatureInputError, match="empty"):
+        compute_feature_tables(sales.iloc[:0], SMALL)
+    with pytest.raises(FeatureInputError, match=r"column 'price' is declared float"):
+        compute_feature_tables(sales.assign(price="cheap"), SMALL)
+
+
+def test_retail_declarations_give_the_retail_tables():
+    """The YAML names exactly the columns the retail-specific engine wrote."""
+    assert feature_columns(load_settings("retail_demand")) == {
+        SALES_HISTORY: [
+            "units_sold_lag_14d", "units_sold_lag_21d", "units_sold_lag_28d",
+            "units_sold_mean_7d", "units_sold_std_7d", "units_sold_mean_28d", "units_sold_std_28d", "stockout_rate_28d",
+        ],
+        PRICE_PROMO: ["price", "on_promotion", "price_rel_28d", "promo_share_28d"],
+        STORE_SALES: ["store_item_units_mean_7d", "store_item_units_mean_28d"],
+        CALENDAR: ["day_of_week", "week_of_year", "month", "day_of_year_sin", "day_of_year_cos", "is_holiday", "days_to_next_holiday"],
+    }
+    tables = compute_feature_tables(random_sales(seed=1), load_settings("retail_demand"), created_at=CREATED)
+    dtypes = {name: {c: str(t) for c, t in table.dtypes.items()} for name, table in tables.items()}
+    stamps = {"event_timestamp": "datetime64[ns, UTC]", "created_timestamp": "datetime64[ns, UTC]"}
+    keys = {"store_id": "object", "item_id": "object"}
+    assert dtypes[SALES_HISTORY] == {**keys, **stamps, **dict.fromkeys(list(dtypes[SALES_HISTORY])[4:], "float64")}
+    assert dtypes[PRICE_PROMO] == {**keys, **stamps, "price": "float64", "on_promotion": "bool", "price_rel_28d": "float64", "promo_share_28d": "float64"}
+    assert dtypes[STORE_SALES] == {"store_id": "object", **stamps, "store_item_units_mean_7d": "float64", "store_item_units_mean_28d": "float64"}
+    assert dtypes[CALENDAR] == {
+        **stamps, "day_of_week": "int64", "week_of_year": "int64", "month": "int64", "day_of_year_sin": "float64",
+        "day_of_year_cos": "float64", "is_holiday": "bool", "days_to_next_holiday": "float64",
+    }
 
 
 # ---------------------------------------------------------------- writing --

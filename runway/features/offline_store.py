@@ -1,0 +1,450 @@
+"""A Feast offline store whose point-in-time join is one DuckDB ``ASOF JOIN``
+per feature view, run directly over the views' parquet ``FileSource``s.
+
+Select it with the repo config's ``offline_store`` (see
+``offline_store_config``)::
+
+    offline_store:
+      type: runway.features.offline_store.RunwayAsofOfflineStore
+
+Everything except ``get_historical_features`` is Feast's own DuckDB offline
+store (this class subclasses it), so ``feast apply``, materialization,
+``pull_all_from_table_or_query``, ``offline_write_batch``, saved datasets
+and monitoring behave exactly as with ``type: duckdb``.
+
+Semantics of ``get_historical_features`` (the same as Feast's DuckDB store,
+checked cell by cell in tests/integration/test_offline_store.py):
+
+* for each entity row and feature view, the source row with equal join keys
+  (after the projection's join-key map) and the latest
+  ``event_timestamp <= `` the entity row's timestamp; among rows with the same
+  event timestamp the latest ``created_timestamp`` wins (rows without a
+  created timestamp lose);
+* if that row is older than the view's TTL (``event_timestamp < ts - ttl``;
+  a TTL of zero or none means no expiry) the features are null; entities with
+  no row at all get nulls too; rows are never dropped;
+* a view without entities is joined on the timestamp only;
+* every entity row is kept, duplicates included, **in the entity frame's
+  order** (Feast's DuckDB store returns them in no particular order);
+* columns: the entity frame's columns (its timestamp column converted to UTC)
+  then the requested features, view by view, named ``feature`` or
+  ``view__feature`` with ``full_feature_names``; field mappings of the source
+  are applied.
+
+Timestamps are compared at microsecond precision in UTC (DuckDB's
+``TIMESTAMPTZ``), as Feast's DuckDB store does; naive source timestamps are
+UTC.
+
+Requests this store does not handle itself go to Feast's DuckDB store
+unchanged: an SQL-string or missing entity frame (time-range retrieval),
+``filter_by_created_timestamp``, substrait on-demand views, and sources that
+are not local parquet ``FileSource``s (Delta, remote URLs, other source
+types). Ordinary (pandas/python) on-demand feature views work: Feast's
+``RetrievalJob`` applies them on top of this store's result.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from feast.infra.offline_stores.duckdb import DuckDBOfflineStore, DuckDBOfflineStoreConfig
+from feast.infra.offline_stores.offline_store import RetrievalJob, RetrievalMetadata
+from pydantic import StrictStr
+
+if TYPE_CHECKING:  # pragma: no cover
+    from feast.feature_view import FeatureView
+    from feast.infra.registry.base_registry import BaseRegistry
+    from feast.on_demand_feature_view import OnDemandFeatureView
+    from feast.repo_config import RepoConfig
+    from feast.saved_dataset import SavedDatasetStorage
+
+logger = logging.getLogger(__name__)
+
+STORE_CLASS_PATH = "runway.features.offline_store.RunwayAsofOfflineStore"
+_KINDS = {"runway_asof": STORE_CLASS_PATH, "duckdb": "duckdb"}
+_ROW = "__runway_asof_row__"
+_DUMMY_ID = "__dummy_id"
+
+
+def offline_store_config(kind: str) -> dict[str, Any]:
+    """The ``offline_store`` dict of a Feast ``RepoConfig`` for ``kind``
+    (``FeastConfig.offline_store``): ``"runway_asof"`` (this module's store)
+    or ``"duckdb"`` (Feast's own DuckDB store)."""
+    try:
+        return {"type": _KINDS[kind]}
+    except KeyError:
+        raise ValueError(f"unknown offline store kind {kind!r}; expected one of {sorted(_KINDS)}") from None
+
+
+class RunwayAsofOfflineStoreConfig(DuckDBOfflineStoreConfig):
+    """Config of ``RunwayAsofOfflineStore``: Feast's DuckDB store config (the
+    delegated methods read it) plus DuckDB resources for the ASOF joins."""
+
+    type: StrictStr = STORE_CLASS_PATH
+    # DuckDB worker threads for the joins (default: DuckDB's, i.e. all cores).
+    threads: int | None = None
+    # DuckDB memory limit for the joins, e.g. "4GB" (default: DuckDB's).
+    memory_limit: str | None = None
+
+
+# ------------------------------------------------------------------ plan ---
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass
+class _ViewPlan:
+    name: str
+    source_sql: str  # a DuckDB table expression over the parquet file(s)
+    rename: dict[str, str]  # post-mapping column name -> source column name
+    keys: list[tuple[str, str]]  # (source column, entity column)
+    timestamp_field: str
+    created_field: str | None
+    ttl_us: int | None
+    features: list[tuple[str, str]] = field(default_factory=list)  # (feature, output column)
+
+
+class _Unsupported(Exception):
+    """This request goes to Feast's DuckDB store."""
+
+
+def _source_expression(feature_view: FeatureView, repo_path: str | None) -> str:
+    from feast.data_format import ParquetFormat
+    from feast.infra.offline_stores.file_source import FileSource
+
+    src = feature_view.batch_source
+    if src is None:
+        raise ValueError(f"Feature view '{feature_view.name}' has no batch_source and cannot be queried.")
+    if type(src) is not FileSource:
+        raise _Unsupported(f"source of '{feature_view.name}' is a {type(src).__name__}")
+    path = src.path
+    fmt = src.file_format
+    if not (isinstance(fmt, ParquetFormat) or (fmt is None and path.endswith(".parquet"))):
+        raise _Unsupported(f"source of '{feature_view.name}' is not parquet")
+    if "://" in path:
+        raise _Unsupported(f"source of '{feature_view.name}' is remote ({path.split('://')[0]})")
+    p = Path(path)
+    if not p.is_absolute() and repo_path and (Path(repo_path) / p).exists():
+        p = Path(repo_path) / p  # Feast's DuckDB store would read it relative to the cwd
+    target = str(p)
+    if p.is_dir():
+        target = str(p / "**" / "*.parquet")
+    return f"read_parquet({_lit(target)})"
+
+
+def _plan_view(
+    feature_view: FeatureView,
+    feature_refs: list[str],
+    full_feature_names: bool,
+    repo_path: str | None,
+    source_columns: Any,
+) -> _ViewPlan:
+    source_sql = _source_expression(feature_view, repo_path)
+    src = feature_view.batch_source
+    if src is None:  # pragma: no cover - _source_expression raised already
+        raise ValueError(f"Feature view '{feature_view.name}' has no batch_source")
+    rename: dict[str, str] = {}
+    if src.field_mapping:
+        # As Feast's ibis code: a mapped source column is renamed if it exists.
+        columns = set(source_columns(source_sql))
+        rename = {new: old for old, new in src.field_mapping.items() if old in columns}
+
+    prefix = feature_view.projection.name_to_use()
+    base = feature_view.projection.name_alias or feature_view.name
+    features = []
+    for ref in feature_refs:
+        if ref.startswith(f"{prefix}:"):
+            feature = ref.split(":")[1]
+            features.append((feature, f"{base}__{feature}" if full_feature_names else feature))
+
+    join_key_map = feature_view.projection.join_key_map or {e.name: e.name for e in feature_view.entity_columns}
+    keys = [(k, v) for k, v in join_key_map.items() if k != _DUMMY_ID]
+    ttl = feature_view.ttl
+    ttl_us = None
+    if ttl:
+        ttl_us = ttl.days * 86_400_000_000 + ttl.seconds * 1_000_000 + ttl.microseconds
+        if ttl_us <= 0:
+            ttl_us = None
+    return _ViewPlan(
+        name=feature_view.name,
+        source_sql=source_sql,
+        rename=rename,
+        keys=keys,
+        timestamp_field=src.timestamp_field,
+        created_field=src.created_timestamp_column or None,
+        ttl_us=ttl_us,
+        features=features,
+    )
+
+
+def _view_sql(plan: _ViewPlan, entity_table: str) -> str:
+    """One ASOF JOIN: every entity row (``__row``, keys, ``__ts``) against
+    the view's source, ordered by entity row."""
+
+    def col(name: str) -> str:
+        return _q(plan.rename.get(name, name))
+
+    src_cols = [f"CAST({col(plan.timestamp_field)} AS TIMESTAMPTZ) AS __ts"]
+    if plan.created_field:
+        src_cols.append(f"COALESCE(CAST({col(plan.created_field)} AS TIMESTAMPTZ), '-infinity'::TIMESTAMPTZ) AS __created")
+    src_cols += [f"{col(k)} AS __k{i}" for i, (k, _) in enumerate(plan.keys)]
+    src_cols += [f"{col(f)} AS __f{i}" for i, (f, _) in enumerate(plan.features)]
+    source = f"(SELECT {', '.join(src_cols)} FROM {plan.source_sql} WHERE {col(plan.timestamp_field)} IS NOT NULL)"  # noqa: S608 - quoted names
+
+    on = [f"e.{_q(ent)} = f.__k{i}" for i, (_, ent) in enumerate(plan.keys)]
+    if plan.created_field:
+        # Latest event time, then latest created time: one ordered inequality.
+        on.append("(e.__ts, 'infinity'::TIMESTAMPTZ) >= (f.__ts, f.__created)")
+    else:
+        on.append("e.__ts >= f.__ts")
+
+    if plan.ttl_us is not None:
+        fresh = f"f.__ts >= e.__ts - INTERVAL {plan.ttl_us} MICROSECOND"
+        sel = [f"CASE WHEN {fresh} THEN f.__f{i} END AS {_q(out)}" for i, (_, out) in enumerate(plan.features)]
+    else:
+        sel = [f"f.__f{i} AS {_q(out)}" for i, (_, out) in enumerate(plan.features)]
+    select = ", ".join(sel) if sel else "NULL AS __none"
+    return f"SELECT {select} FROM {entity_table} e ASOF LEFT JOIN {source} f ON {' AND '.join(on)} ORDER BY e.{_ROW}"  # noqa: S608
+
+
+def _utc_timestamps(s: pd.Series) -> pd.Series:
+    if isinstance(s.dtype, pd.DatetimeTZDtype) and str(s.dtype.tz) == "UTC":
+        return s
+    s = s.infer_objects()
+    if pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(s):
+        return pd.to_datetime(s, utc=True)
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return s.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_dtype(s):
+        return s.dt.tz_localize("UTC")
+    return pd.to_datetime(s, utc=True)
+
+
+# ------------------------------------------------------------------ job ---
+
+
+class RunwayAsofRetrievalJob(RetrievalJob):
+    """Runs the ASOF joins when the result is asked for (``to_df``,
+    ``to_arrow``); the entity frame was captured when the job was made."""
+
+    def __init__(
+        self,
+        entity_df: pd.DataFrame,
+        event_timestamp_col: str,
+        plans: list[_ViewPlan],
+        on_demand_feature_views: list[OnDemandFeatureView],
+        full_feature_names: bool,
+        metadata: RetrievalMetadata,
+        config: RepoConfig,
+    ) -> None:
+        super().__init__()
+        self._entity_df = entity_df
+        self._ts_col = event_timestamp_col
+        self._plans = plans
+        self._odfvs = on_demand_feature_views
+        self._full_feature_names = full_feature_names
+        self._metadata = metadata
+        self._config = config
+
+    # --- RetrievalJob API
+    @property
+    def full_feature_names(self) -> bool:
+        return self._full_feature_names
+
+    @property
+    def on_demand_feature_views(self) -> list[OnDemandFeatureView]:
+        return self._odfvs
+
+    @property
+    def metadata(self) -> RetrievalMetadata | None:
+        return self._metadata
+
+    def to_sql(self) -> str:
+        return ";\n".join(_view_sql(p, "entity_rows") for p in self._plans)
+
+    def _feature_columns(self) -> list[tuple[str, pa.ChunkedArray]]:
+        import duckdb
+
+        n = len(self._entity_df)
+        keys = list(dict.fromkeys(ent for p in self._plans for _, ent in p.keys))
+        entity = pa.table(
+            {
+                **{k: pa.array(self._entity_df[k]) for k in keys},
+                "__ts": pa.array(self._entity_df[self._ts_col]),
+                _ROW: pa.array(np.arange(n, dtype=np.int64)),
+            }
+        )
+        opts = self._config.offline_store
+        con = duckdb.connect(":memory:")
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET enable_progress_bar = false")
+            threads = getattr(opts, "threads", None)
+            if threads:
+                con.execute(f"SET threads = {int(threads)}")
+            limit = getattr(opts, "memory_limit", None)
+            if limit:
+                con.execute(f"SET memory_limit = {_lit(str(limit))}")
+            con.register("__entity_arrow", entity)
+            con.execute("CREATE TEMP VIEW __entity AS SELECT * EXCLUDE (__ts), CAST(__ts AS TIMESTAMPTZ) AS __ts FROM __entity_arrow")
+            out: list[tuple[str, pa.ChunkedArray]] = []
+            for plan in self._plans:
+                if not plan.features:
+                    continue
+                table = con.sql(_view_sql(plan, "__entity")).to_arrow_table()
+                if table.num_rows != n:  # cannot happen with a LEFT ASOF JOIN
+                    raise RuntimeError(f"ASOF join of '{plan.name}' returned {table.num_rows} rows for {n}")
+                out += [(name, table.column(name)) for name in table.column_names]
+            return out
+        finally:
+            con.close()
+
+    def _to_arrow_internal(self, timeout: int | None = None) -> pa.Table:
+        table = pa.Table.from_pandas(self._entity_df, preserve_index=False)
+        for name, column in self._feature_columns():
+            table = table.append_column(name, column)
+        return table
+
+    def to_df(self, validation_reference=None, timeout: int | None = None) -> pd.DataFrame:
+        if validation_reference is not None or self._odfvs:
+            return super().to_df(validation_reference=validation_reference, timeout=timeout)
+        # Same frame as to_arrow().to_pandas() for the feature columns, but the
+        # entity columns are not sent through Arrow and back (at 1M rows with
+        # string keys that round trip costs more than a join). Feast's
+        # offline-store metrics, recorded by to_arrow, are not recorded here.
+        cols = self._feature_columns()
+        feats = pa.table(dict(cols)).to_pandas() if cols else pd.DataFrame(index=range(len(self._entity_df)))
+        base = self._entity_df.reset_index(drop=True)
+        return pd.concat([base, feats], axis=1, copy=False)
+
+    def persist(self, storage: SavedDatasetStorage, allow_overwrite: bool = False, timeout: int | None = None):
+        import ibis
+        from feast.infra.offline_stores.duckdb import _write_data_source
+
+        _write_data_source(
+            ibis.memtable(self.to_arrow(timeout=timeout)),
+            storage.to_data_source(),
+            str(self._config.repo_path),
+            "overwrite",
+            allow_overwrite,
+        )
+
+
+# ---------------------------------------------------------------- store ---
+
+
+class RunwayAsofOfflineStore(DuckDBOfflineStore):
+    """Feast's DuckDB offline store with a DuckDB ``ASOF JOIN`` point-in-time
+    join (see the module docstring)."""
+
+    @staticmethod
+    def get_historical_features(
+        config: RepoConfig,
+        feature_views: list[FeatureView],
+        feature_refs: list[str],
+        entity_df: pd.DataFrame | str | None,
+        registry: BaseRegistry,
+        project: str,
+        full_feature_names: bool = False,
+        filter_by_created_timestamp: bool = False,
+        **kwargs: Any,
+    ) -> RetrievalJob:
+        def delegate(why: str) -> RetrievalJob:
+            logger.debug("get_historical_features delegated to Feast's DuckDB store: %s", why)
+            return DuckDBOfflineStore.get_historical_features(
+                config=config,
+                feature_views=feature_views,
+                feature_refs=feature_refs,
+                entity_df=entity_df,
+                registry=registry,
+                project=project,
+                full_feature_names=full_feature_names,
+                filter_by_created_timestamp=filter_by_created_timestamp,
+                **kwargs,
+            )
+
+        if not isinstance(entity_df, pd.DataFrame):
+            return delegate("entity_df is not a DataFrame")
+        if filter_by_created_timestamp:
+            return delegate("filter_by_created_timestamp")
+        if kwargs:
+            return delegate(f"options {sorted(kwargs)}")
+        from feast.infra.offline_stores import offline_utils
+        from feast.on_demand_feature_view import OnDemandFeatureView
+
+        odfvs = OnDemandFeatureView.get_requested_odfvs(feature_refs, project, registry)
+        if any(o.mode == "substrait" for o in odfvs):
+            return delegate("substrait on-demand feature view")
+
+        entity_schema = dict(zip(entity_df.columns, entity_df.dtypes, strict=True))
+        ts_col = offline_utils.infer_event_timestamp_from_entity_df(entity_schema)
+
+        schema_con = None
+
+        def source_columns(source_sql: str) -> list[str]:
+            nonlocal schema_con
+            if schema_con is None:
+                import duckdb
+
+                schema_con = duckdb.connect(":memory:")
+            return list(schema_con.sql(f"SELECT * FROM {source_sql} LIMIT 0").columns)  # noqa: S608 - built by _source_expression
+
+        try:
+            plans = [
+                _plan_view(fv, feature_refs, full_feature_names, str(config.repo_path) if config.repo_path else None, source_columns) for fv in feature_views
+            ]
+        except _Unsupported as exc:
+            return delegate(str(exc))
+        finally:
+            if schema_con is not None:
+                schema_con.close()
+
+        missing = {ent for p in plans for _, ent in p.keys} - set(entity_df.columns)
+        if missing:
+            from feast.errors import FeastEntityDFMissingColumnsError
+
+            raise FeastEntityDFMissingColumnsError(set(entity_df.columns) | missing, missing)
+
+        frame = entity_df.copy(deep=False)
+        if len(frame):
+            frame[ts_col] = _utc_timestamps(frame[ts_col])
+            lo, hi = frame[ts_col].min().to_pydatetime(), frame[ts_col].max().to_pydatetime()
+        else:
+            frame[ts_col] = pd.to_datetime(frame[ts_col], utc=True)
+            lo = hi = None
+        metadata = RetrievalMetadata(
+            features=feature_refs,
+            keys=list(set(entity_df.columns) - {ts_col}),
+            min_event_timestamp=lo,
+            max_event_timestamp=hi,
+        )
+        return RunwayAsofRetrievalJob(
+            entity_df=frame,
+            event_timestamp_col=ts_col,
+            plans=plans,
+            on_demand_feature_views=odfvs,
+            full_feature_names=full_feature_names,
+            metadata=metadata,
+            config=config,
+        )
+
+
+__all__ = [
+    "STORE_CLASS_PATH",
+    "RunwayAsofOfflineStore",
+    "RunwayAsofOfflineStoreConfig",
+    "RunwayAsofRetrievalJob",
+    "offline_store_config",
+]
