@@ -148,17 +148,20 @@ def _print_training_summary(settings: Settings, result: dict) -> None:
     print(f"run           {result['run']} ({result['seconds']} s)")
     print(f"model         {d['model']} version {d['version']} -> stage: {d['stage']}")
     print(f"holdout       {e['rows']} rows, {e['holdout'][0][:10]} .. {e['holdout'][1][:10]}")
-    print(f"candidate     {m.upper()} {e['candidate'][m]:.4f}  MAE {e['candidate']['mae']:.3f}  bias {e['candidate']['bias']:+.3f}")
+    others = "  ".join(f"{k} {v:.3f}" for k, v in e["candidate"].items() if k not in (m, "rows") and isinstance(v, (int, float)))
+    print(f"candidate     {m} {e['candidate'][m]:.4f}  {others}")
+    if e.get("threshold") is not None:
+        print(f"threshold     {e['threshold']:.3f} ({e.get('threshold_source') or 'configured'})")
     gb = e["gain_vs_baseline"]
-    print(f"baseline      {m.upper()} {e['baseline'][m]:.4f}  (seasonal naive; gain {gb['point']:+.1%} [{gb['low']:+.1%}, {gb['high']:+.1%}])")
+    print(f"baseline      {m} {e['baseline'][m]:.4f}  ({e.get('baseline_label', 'baseline')}; gain {gb['point']:+.1%} [{gb['low']:+.1%}, {gb['high']:+.1%}])")
     if e.get("production"):
         gp = e["gain_vs_production"]
-        print(f"production    {m.upper()} {e['production'][m]:.4f}  (v{e['production_version']}; gain {gp['point']:+.1%} [{gp['low']:+.1%}, {gp['high']:+.1%}])")
+        print(f"production    {m} {e['production'][m]:.4f}  (v{e['production_version']}; gain {gp['point']:+.1%} [{gp['low']:+.1%}, {gp['high']:+.1%}])")
     else:
         print("production    none yet")
     print(f"gate          {'PROMOTED' if d['promote'] else 'NOT PROMOTED'}: {d['reason']}")
     print(f"artifact      sha256 {d['artifact_sha256']}")
-    print(f"workspace     {settings.workspace} (raw/, quarantine/, decisions.jsonl)")
+    print(f"workspace     {settings.use_case_path()} (raw/, quarantine/, predictions/, reports/); decisions in {settings.workspace_path('decisions.jsonl')}")
     print(f"decision log  python run.py decisions --env {settings.environment.name}")
     print(f"dashboard     {runtime.dashboard_hint(settings)}")
 
@@ -196,13 +199,13 @@ def cmd_monitor(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     for week in weeks:
         out = run_monitoring(settings, [week], on_demand=args.retrain)
-        _print_monitoring(out)
+        _print_monitoring(settings, out)
         if out["decision"]["retrain"]["retrain"]:
             _print_training_summary(settings, run_training(settings))
     return 0
 
 
-def _print_monitoring(out: dict) -> None:
+def _print_monitoring(settings: Settings, out: dict) -> None:
     a, d = out["assessment"], out["decision"]
     perf = a.get("performance")
     print(f"\n=== monitoring {out['window']} ===")
@@ -210,10 +213,14 @@ def _print_monitoring(out: dict) -> None:
     if a["schema_changes"]:
         print(f"schema        {'; '.join(a['schema_changes'])}")
     print(f"output drift  {a['output_drift']}")
-    print(f"labels        {a['label_completeness']:.0%} complete" + (f"; live WAPE {perf['wape']:.3f} MAE {perf['mae']:.3f}" if perf else "; performance not judged yet"))
+    live = ", ".join(f"{k} {v:.3f}" for k, v in (perf or {}).items() if k != "rows" and isinstance(v, (int, float)))
+    print(f"labels        {a['label_completeness']:.0%} complete" + (f"; live {live}" if perf else "; performance not judged yet"))
     if a.get("kpi"):
-        k = a["kpi"]
-        print(f"KPI           lost sales {k.get('lost_sales', 0):,.0f}, overstock {k.get('overstock_cost', 0):,.0f}")
+        from runway.plugins import load_plugin
+
+        plugin, k = load_plugin(settings), a["kpi"]
+        shown = plugin.hook("KPI_HEADLINE") if plugin.has("KPI_HEADLINE") else [c for c, v in k.items() if isinstance(v, (int, float))][:3]
+        print("KPI           " + ", ".join(f"{c} {k[c]:,.0f}" for c in shown if isinstance(k.get(c), (int, float))))
     print(f"served by     {a['served_by']}")
     shown = 5
     print(f"alerts        {len(d['alerts'])}" + "".join(f"\n  - {x['message']}" for x in d["alerts"][:shown]) + (f"\n  ... and {len(d['alerts']) - shown} more in the report" if len(d["alerts"]) > shown else ""))
@@ -246,7 +253,7 @@ def cmd_all(settings: Settings, args: argparse.Namespace) -> int:
         s = inf["summary"]
         print(f"batch {inf['batch']}: {s['rows']} rows served by {s['served_by']} -> {s['written_to']}")
     for m in out["monitoring"]:
-        _print_monitoring(m)
+        _print_monitoring(settings, m)
     for r in out["retraining"]:
         print(f"\n=== retraining (triggered by monitoring of {r['window']}) ===")
         _print_training_summary(settings, r)

@@ -24,7 +24,6 @@ from runway.data import sources
 from runway.data.labels import labels_due
 from runway.plugins import PluginError, load_plugin
 
-SCENARIO_ALIASES = {"drift": "price_shift"}
 SCENARIO_BATCHES = 8  # long enough for drifted batches to reach the training set
 
 
@@ -40,10 +39,11 @@ def scenarios(settings: Settings) -> list[str]:
 def resolve_scenario(settings: Settings, scenario: str) -> str:
     """The plug-in's scenario name for ``scenario`` (aliases allowed), or ValueError."""
     known = scenarios(settings)
-    name = SCENARIO_ALIASES.get(scenario, scenario)
-    if name not in known and scenario not in known:
-        raise ValueError(f"--scenario: unknown scenario {scenario!r} for use case '{settings.use_case}'; choose one of {', '.join(known)}")
-    return name if name in known else scenario
+    # "drift" is every simulator's main drift scenario (its second one).
+    name = known[1] if scenario == "drift" and len(known) > 1 else scenario
+    if name not in known:
+        raise ValueError(f"--scenario: unknown scenario {scenario!r} for use case '{settings.use_case}'; choose one of drift, {', '.join(known)}")
+    return name
 
 
 def ensure_data(settings: Settings, scenario: str = "none", batches: int | None = None, progress=print) -> list[date]:

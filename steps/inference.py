@@ -16,7 +16,7 @@ import runway.serving.predictions as predictions_lib
 import runway.monitoring.profiling as profiling_lib
 import runway.governance.registry as registry_lib
 import runway.serving.fallback as serving_lib
-import runway.features.frames as training_lib
+import runway.features.frames as frames_lib
 from runway.config import Settings
 from steps.materializers import ProfileViewMaterializer
 
@@ -44,27 +44,28 @@ def _candidates(settings: Settings, levels: list[str]) -> tuple[list[serving_lib
 # Not cached: what serves depends on the registry's state at run time.
 @step(enable_cache=False)
 def predict_batch(
-    settings: Settings, plan: pd.DataFrame, sales: pd.DataFrame, feature_version: str, batch_label: str
+    settings: Settings, scoring: pd.DataFrame, history: pd.DataFrame, feature_version: str, batch_label: str
 ) -> Tuple[Annotated[pd.DataFrame, "predictions"], Annotated[pd.DataFrame, "model_inputs"], Annotated[dict, "serving_summary"]]:
-    ts, keys, target = settings.contract.timestamp, settings.features.entity_keys, settings.model.target
+    ts, keys, target = settings.timestamp, settings.entity_keys, settings.target
+    service = settings.features.service_name
     features, feature_error, unknown = None, None, []
     try:
         store = fs_lib.open_store(settings)
-        unknown = fs_lib.unknown_entities(store, training_lib.entity_frame(plan, settings), settings.features.feature_service)
-        feats = fs_lib.historical_features(store, training_lib.entity_frame(plan, settings), settings.features.feature_service, timestamp_column=ts, allow_unknown_entities=True)
-        features = training_lib.attach_request_features(feats, plan, settings)
+        unknown = fs_lib.unknown_entities(store, frames_lib.entity_frame(scoring, settings), service)
+        feats = fs_lib.historical_features(store, frames_lib.entity_frame(scoring, settings), service, timestamp_column=ts, allow_unknown_entities=True)
+        features = frames_lib.attach_request_features(feats, scoring, settings)
     except Exception as exc:  # noqa: BLE001 - an unavailable feature service means "fall back"
         feature_error = f"{type(exc).__name__}: {exc}"
         logger.error("feature retrieval failed, falling back to the rule baseline: %s", feature_error)
 
     candidates, notes = _candidates(settings, [lvl for lvl in settings.inference.fallback if lvl != serving_lib.RULE_LEVEL])
     result = serving_lib.predict_with_fallback(
-        len(plan), features, candidates, lambda: baseline_lib.seasonal_naive(sales, plan, keys, ts, target, settings.evaluation.seasonal_period_days, settings.features.horizon_days), feature_error
+        len(scoring), features, candidates, lambda: baseline_lib.baseline_predictions(settings, history, scoring.reset_index(drop=True)), feature_error
     )
-    preds = plan[[*keys, ts]].reset_index(drop=True).copy()
-    for col in settings.monitoring.segment_by:
-        if col in plan.columns and col not in preds.columns:
-            preds[col] = plan[col].to_numpy()
+    preds = scoring[[*keys, ts]].reset_index(drop=True).copy()
+    for col in dict.fromkeys([*settings.monitoring.segment_by, *settings.monitoring.categorical]):
+        if col in scoring.columns and col not in preds.columns:
+            preds[col] = scoring[col].to_numpy()
     preds["prediction"] = result.predictions
     preds["served_by"] = result.served_by
     preds["model_version"] = result.served_version
@@ -82,7 +83,7 @@ def predict_batch(
         except Exception as exc:  # noqa: BLE001 - a broken shadow never blocks serving
             shadow = {"enabled": False, "error": str(exc)}
 
-    inputs = features if features is not None else plan.drop(columns=[target], errors="ignore")
+    inputs = features if features is not None else scoring.drop(columns=[target], errors="ignore")
     where = predictions_lib.write_predictions(settings, preds, inputs, batch_label)
     summary = {
         "batch": batch_label,

@@ -23,16 +23,20 @@ import runway.monitoring.report as report_lib
 import runway.monitoring.triggers as triggers_lib
 from runway.config import Settings
 from runway.governance.decision_log import git_commit
+from runway.data.io import atomic_write_bytes
+from runway.evaluation.metrics import metric_direction, metric_names
 from runway.monitoring.drift import DriftResult
+from runway.plugins import load_plugin
 
 logger = get_logger(__name__)
 REFERENCE_SAMPLE_ROWS = 200_000
+LABELLED_SAMPLE_ROWS = 20_000  # labelled scores kept for the report's ROC and calibration plots
 
 
 @step(enable_cache=False)
 def load_window(settings: Settings, batches: list[str]) -> Tuple[Annotated[pd.DataFrame, "window_predictions"], Annotated[pd.DataFrame, "window_inputs"]]:
     preds = predictions_lib.read_predictions(settings, batches)
-    preds[settings.contract.timestamp] = pd.to_datetime(preds[settings.contract.timestamp], utc=True)
+    preds[settings.timestamp] = pd.to_datetime(preds[settings.timestamp], utc=True)
     inputs = predictions_lib.read_inputs(settings, batches)
     return preds, inputs
 
@@ -43,7 +47,7 @@ def feature_join_keys(settings: Settings) -> dict[str, list[str]]:
 
     store = fs_lib.open_store(settings)
     out: dict[str, list[str]] = {}
-    for proj in store.get_feature_service(settings.features.feature_service).feature_view_projections:
+    for proj in store.get_feature_service(settings.features.service_name).feature_view_projections:
         view = store.get_feature_view(proj.name)
         keys = [proj.join_key_map.get(k, k) if proj.join_key_map else k for k in view.join_keys if k != "__dummy_id"]
         out.update({f.name: keys for f in proj.features})
@@ -74,8 +78,8 @@ def load_reference(settings: Settings, window_predictions: pd.DataFrame, window_
     profile_diff = profile_diff[["column", "status", "null_fraction_change", "mean_shift_sd", "stddev_ratio", "sketch_ks"]]
     feature_keys = feature_join_keys(settings)
     evaluation = mv.run_metadata.get("evaluation") or {}
-    holdout_wape = (evaluation.get("candidate") or {}).get("wape")
-    info = {"version": version, "features": forecaster.features, "rows": len(reference), "profile_comparison": profile_diff.astype(object).where(profile_diff.notna(), None).to_dict("records"), "holdout_wape": holdout_wape, "reference_window": note, "feature_keys": feature_keys}
+    holdout_metric = (evaluation.get("candidate") or {}).get(settings.evaluation.primary_metric)
+    info = {"version": version, "features": forecaster.features, "rows": len(reference), "profile_comparison": profile_diff.astype(object).where(profile_diff.notna(), None).to_dict("records"), "holdout_metric": holdout_metric, "threshold": forecaster.threshold, "reference_window": note, "feature_keys": feature_keys}
     return reference.reset_index(drop=True), ref_pred, info
 
 
@@ -91,20 +95,25 @@ def assess_window(
     window_inputs: pd.DataFrame,
     actuals: pd.DataFrame,
 ) -> Annotated[dict, "assessment"]:
+    m = settings.evaluation.primary_metric
     a = monitoring_lib.assess_window(
         settings, window_id, reference_inputs, window_inputs, window_predictions, reference_predictions, actuals, pd.Timestamp(as_of), reference_info["features"],
-        reference_wape=reference_info.get("holdout_wape"),
+        reference_metric=reference_info.get("holdout_metric"),
+        threshold=reference_info.get("threshold"),
         feature_keys=reference_info.get("feature_keys"),
     )
-    out = a.summary() | {"drift": a.drift.to_dict(), "output_drift_detail": a.output_drift.to_dict(), "segments": a.segments.to_dict("records"), "kpi_table": a.kpi.to_dict("records") if a.kpi is not None else [], "reference_version": reference_info["version"], "reference_wape": reference_info.get("holdout_wape"), "reference_window": reference_info.get("reference_window"), "profile_comparison": reference_info.get("profile_comparison", [])}
-    log_metadata({"input_drift": a.drift.severity, "output_drift": a.output_drift.severity, "label_completeness": a.label_completeness, **({"live_wape": a.performance["wape"]} if a.performance else {})})
+    out = a.summary() | {"drift": a.drift.to_dict(), "output_drift_detail": a.output_drift.to_dict(), "segments": a.segments.to_dict("records"), "kpi_table": a.kpi.to_dict("records") if a.kpi is not None else [], "reference_version": reference_info["version"], "reference_metric": reference_info.get("holdout_metric"), "threshold": reference_info.get("threshold"), "reference_window": reference_info.get("reference_window"), "profile_comparison": reference_info.get("profile_comparison", [])}
+    if settings.model.task == "binary_classification" and a.labelled is not None:
+        sample = a.labelled.sample(min(len(a.labelled), LABELLED_SAMPLE_ROWS), random_state=0)
+        out["labelled_scores"] = {"y_true": sample["actual"].tolist(), "score": sample[monitoring_lib.PREDICTION].tolist()}
+    log_metadata({"input_drift": a.drift.severity, "output_drift": a.output_drift.severity, "label_completeness": a.label_completeness, **({f"live_{m}": a.performance[m]} if a.performance and m in a.performance else {})})
     return out
 
 
 @step(enable_cache=False)
 def alerts_and_triggers(settings: Settings, assessment: dict, on_demand: bool = False) -> Annotated[dict, "monitoring_decision"]:
     """Alert policy (N of M, cooldown, de-dup), then one retraining decision."""
-    mon = settings.monitoring
+    mon, m = settings.monitoring, settings.evaluation.primary_metric
     log = alerts_lib.AlertLog(settings.use_case_path("alerts.jsonl"))
     breaches = [alerts_lib.Breach.from_dict(b) for b in assessment["breaches"]]
     with log.locked():
@@ -119,8 +128,11 @@ def alerts_and_triggers(settings: Settings, assessment: dict, on_demand: bool = 
         on_demand=on_demand,
         drift_alerts=sorted({f"{a.kind}:{a.feature}" for a in alerts if a.kind in ("drift", "schema", "output")}),
         performance_alerts=[a.detail or a.feature for a in alerts if a.kind == "performance"],
-        live_wape=perf.get("wape"),
-        reference_wape=assessment.get("reference_wape"),
+        live=perf.get(m),
+        reference=assessment.get("reference_metric"),
+        metric=m,
+        metric_direction=metric_direction(m),
+        min_label_completeness=settings.schedule.min_label_completeness,
         label_completeness=assessment["label_completeness"],
         last_training=decisions.last_training_time(settings.model.name),
         now=datetime.now(timezone.utc),
@@ -131,8 +143,8 @@ def alerts_and_triggers(settings: Settings, assessment: dict, on_demand: bool = 
     rollback = None
     prod = registry_lib.production(settings.model.name)
     promoted = decisions.latest(settings.model.name, action="promote", version=prod.version) if prod else None
-    promoted_wape = ((promoted or {}).get("metrics") or {}).get("candidate", {}).get("wape") if promoted else None
-    reason = triggers_lib.decide_rollback(perf.get("wape"), promoted_wape, assessment["label_completeness"], mon.retraining)
+    promoted_value = ((promoted or {}).get("metrics") or {}).get("candidate", {}).get(m) if promoted else None
+    reason = triggers_lib.decide_rollback(perf.get(m), promoted_value, assessment["label_completeness"], metric_direction(m), mon.retraining, m, min_label_completeness=settings.schedule.min_label_completeness)
     if reason:
         rollback = registry_lib.rollback(settings, settings.model.name, reason=f"automatic: {reason}")
     out = {
@@ -152,7 +164,7 @@ def _history(settings: Settings, assessment: dict) -> list[dict]:
     row = {"window": assessment["window"], **(assessment.get("performance") or {}), **(assessment.get("kpi") or {})}
     past = [p for p in past if p.get("window") != row["window"]] + [row]
     path.parent.mkdir(parents=True, exist_ok=True)
-    profiling_lib.atomic_write_bytes(path, ("\n".join(json.dumps(p, default=str) for p in past) + "\n").encode())
+    atomic_write_bytes(path, ("\n".join(json.dumps(p, default=str) for p in past) + "\n").encode())
     return past
 
 
@@ -163,10 +175,12 @@ def render_monitoring_report(
     drift = DriftResult.from_dict(assessment["drift"])
     notes = [f"reference: {assessment.get('reference_window', '')}", f"retraining: {'yes' if decision['retrain']['retrain'] else 'no'} ({'; '.join(decision['retrain']['reasons'])})", f"served by: {assessment['served_by']}", f"label completeness: {assessment['label_completeness']:.0%}"]
     if assessment.get("performance"):
-        notes.append(f"live WAPE {assessment['performance']['wape']:.3f}, MAE {assessment['performance']['mae']:.3f}")
+        perf = assessment["performance"]
+        notes.append("live " + ", ".join(f"{k} {v:.3f}" for k, v in perf.items() if k != "rows" and isinstance(v, (int, float))))
     if decision.get("rollback"):
         notes.append(f"automatic rollback: {decision['rollback']['reason']}")
     kpi = pd.DataFrame(assessment["kpi_table"]) if assessment.get("kpi_table") else None
+    plugin, scores = load_plugin(settings), assessment.get("labelled_scores") or {}
     html = report_lib.render_report(
         drift,
         reference_inputs,
@@ -177,8 +191,14 @@ def render_monitoring_report(
         history=_history(settings, assessment),
         alerts=[alerts_lib.Alert.from_dict(a) for a in decision["alerts"]],
         kpi=kpi,
-        currency=settings.monitoring.kpi.currency,
+        currency=settings.monitoring.kpi.currency if settings.monitoring.kpi else "",
         notes=notes,
+        metrics=settings.evaluation.metrics or metric_names(settings.model.task),
+        kpi_columns=plugin.hook("KPI_HEADLINE") if plugin.has("KPI_HEADLINE") else None,
+        y_true=scores.get("y_true"),
+        score=scores.get("score"),
+        threshold=assessment.get("threshold"),
+        title=f"Runway monitoring report: {settings.use_case}",
     )
     path = report_lib.write_report(html, settings.use_case_path("reports", f"monitoring-{assessment['window']}.html"))
     log_metadata({"report_path": str(path)})

@@ -190,7 +190,7 @@ class FeatureViewConfig(_Strict):
 
 class FeaturesConfig(_Strict):
     """What the model reads: declared once, built into Feast objects by
-    ``feature_repo/definitions.py`` and computed by ``runway.features.engine``."""
+    ``runway.features.definitions`` and computed by ``runway.features.engine``."""
 
     service: str = Field(pattern=_SLUG)
     version: int = Field(1, ge=1)

@@ -25,7 +25,7 @@ from zenml.io import fileio
 from runway.config import Settings
 from runway.governance.decision_log import DecisionLog, git_commit
 from runway.governance.locks import promotion_lock
-from runway.modeling.artifact import ArtifactIntegrityError, ForecastModel, deserialize_verified, sha256_bytes
+from runway.modeling.artifact import ArtifactIntegrityError, ModelArtifact, deserialize_verified, sha256_bytes
 
 MODEL_ARTIFACT = "model"
 MODEL_FILE = "model.pkl"
@@ -191,7 +191,7 @@ def read_model_bytes(model: str, version_name: str) -> bytes:
         return fh.read()
 
 
-def load_verified(settings: Settings, model: str, version_name: str) -> ForecastModel:
+def load_verified(settings: Settings, model: str, version_name: str) -> ModelArtifact:
     """Load a version only if its bytes hash to what the decision log recorded."""
     expected = decision_log(settings).promoted_sha(model, version_name)
     if expected is None:

@@ -37,6 +37,8 @@ os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "1")  # read by whylogs at import
 
 import numpy as np
 import pandas as pd
+
+from runway.data.io import atomic_write_bytes
 import whylogs as why
 from whylogs.core import DatasetProfileView, DatasetSchema
 from whylogs.core.preprocessing import ColumnProperties
@@ -168,35 +170,6 @@ def profile_from_bytes(data: bytes) -> DatasetProfileView:
         return DatasetProfileView.deserialize(bytes(data))
     except Exception as exc:  # whylogs raises DeserializationError, struct/protobuf errors...
         raise ValueError(f"not a whylogs profile ({len(data)} bytes): {exc}") from exc
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write to a temporary file next to ``path``, fsync, then rename over it:
-    a reader sees the old file or the new one, never half of one."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:  # pragma: no cover - some filesystems refuse directory fsync
-        pass
-    return target
 
 
 def save_profile(view: DatasetProfileView, path: str | os.PathLike[str]) -> Path:

@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from runway.monitoring import drift as drift_lib
-from runway.monitoring import kpi as kpi_lib
-from runway.monitoring.alerts import Breach
 from runway.config import Settings
 from runway.data.labels import join_labels
-from runway.evaluation.metrics import compute, slice_metrics
+from runway.evaluation.metrics import compute_all, metric_direction, slice_metrics
+from runway.monitoring import drift as drift_lib
+from runway.monitoring.alerts import Breach
 from runway.monitoring.triggers import performance_breach
+from runway.plugins import load_plugin
 
 PREDICTION = "prediction"
 
@@ -36,6 +36,8 @@ class WindowAssessment:
     kpi_totals: dict[str, Any]
     served_by: dict[str, int]
     breaches: list[Breach] = field(default_factory=list)
+    # Predictions with their label (only rows whose label had arrived).
+    labelled: pd.DataFrame | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -75,7 +77,7 @@ def drift_at_feature_grain(
     de-duplicated on (keys, date) before the statistics run; the use case's
     ``slow_features`` (rolling aggregates) on (keys, week).
     """
-    ts, full = settings.contract.timestamp, list(settings.features.entity_keys)
+    ts, full = settings.timestamp, list(settings.entity_keys)
     slow = set(settings.monitoring.slow_features)
     groups: dict[tuple[tuple[str, ...], bool], list[str]] = {}
     for col in [*numeric, *categorical]:
@@ -106,7 +108,7 @@ def reference_for_window(settings: Settings, reference: pd.DataFrame, window: pd
         return reference, "whole training frame"
     from runway.monitoring.alerts import seasonal_reference_window
 
-    ts = settings.contract.timestamp
+    ts = settings.timestamp
     try:
         ref = seasonal_reference_window(reference, window[ts].min().date(), window[ts].max().date(), timestamp_col=ts, pad_days=settings.monitoring.seasonal_pad_days)
     except ValueError as exc:
@@ -124,14 +126,17 @@ def assess_window(
     actuals: pd.DataFrame | None,
     cutoff: pd.Timestamp,
     features: list[str],
-    reference_wape: float | None = None,
+    reference_metric: float | None = None,
     feature_keys: dict[str, list[str]] | None = None,
+    threshold: float | None = None,
 ) -> WindowAssessment:
     if current_inputs.empty:
         raise ValueError(f"monitoring window {window_id} has no rows")
     mon = settings.monitoring
-    keys, ts, target = settings.features.entity_keys, settings.contract.timestamp, settings.model.target
-    categorical = [c for c in dict.fromkeys([*mon.segment_by, *keys]) if c in reference_inputs.columns or c in current_inputs.columns]
+    keys, ts, target = settings.entity_keys, settings.timestamp, settings.target
+    task, metric = settings.model.task, settings.evaluation.primary_metric
+    # Entity keys are identifiers, not distributions: drift-tested only when listed.
+    categorical = [c for c in mon.categorical if c in reference_inputs.columns or c in current_inputs.columns]
     numeric, cats = monitored_columns([f for f in features if f not in mon.drift_exclude], current_inputs, categorical)
     # Schema is compared on every column either side has, so a renamed or
     # retyped input shows up even if the model never reads it.
@@ -147,18 +152,17 @@ def assess_window(
     output_drift = drift_lib.drift_report(pd.DataFrame({PREDICTION: reference_predictions}), predictions[[PREDICTION]], mon.drift)
 
     served = predictions["served_by"].value_counts().to_dict() if "served_by" in predictions else {}
-    perf, segments, kpi, kpi_tot, completeness = None, pd.DataFrame(), None, {}, 0.0
+    perf, segments, kpi, kpi_tot, completeness, labelled = None, pd.DataFrame(), None, {}, 0.0, None
     if actuals is not None and len(actuals):
         joined = join_labels(predictions, actuals, keys, ts, target, cutoff)
         completeness = joined.completeness
         labelled = joined.frame.dropna(subset=["actual"])
-        if len(labelled) and completeness >= mon.retraining.min_label_completeness:
-            m = compute(labelled["actual"].to_numpy(), labelled[PREDICTION].to_numpy())
-            perf = {"mae": m.mae, "wape": m.wape, "bias": m.bias, "rows": m.rows}
+        if len(labelled) and completeness >= settings.schedule.min_label_completeness:
+            y, p = labelled["actual"].to_numpy(dtype=float), labelled[PREDICTION].to_numpy(dtype=float)
+            perf = {**compute_all(task, y, p, threshold=threshold, names=settings.evaluation.metrics or None), "rows": len(labelled)}
             seg_cols = [c for c in mon.segment_by if c in labelled.columns]
-            segments = pd.concat([slice_metrics(labelled, c, "actual", PREDICTION).rename(columns={c: "segment"}).assign(by=c) for c in seg_cols], ignore_index=True) if seg_cols else pd.DataFrame()
-            kpi = kpi_lib.kpi_frame(labelled, "actual", PREDICTION, seg_cols, mon.kpi)
-            kpi_tot = kpi_lib.kpi_totals(kpi)
+            segments = pd.concat([slice_metrics(labelled, c, "actual", PREDICTION, task=task, threshold=threshold).rename(columns={c: "segment"}).assign(by=c) for c in seg_cols], ignore_index=True) if seg_cols else pd.DataFrame()
+            kpi, kpi_tot = business_kpi(settings, labelled, seg_cols, threshold)
 
     breaches: list[Breach] = []
     for f in drift.flagged("warn"):
@@ -169,6 +173,21 @@ def assess_window(
             breaches.append(Breach(c.column, c.severity, None, None, c.describe(), "schema"))
     for f in output_drift.flagged("warn"):
         breaches.append(Breach(PREDICTION, f.severity, float(f.psi) if np.isfinite(f.psi) else None, mon.drift.psi_alert, "; ".join(f.reasons), "output"))
-    if perf is not None and (why := performance_breach(perf["wape"], reference_wape, mon.retraining)):
-        breaches.append(Breach("wape", "alert", perf["wape"], reference_wape, why, "performance"))
-    return WindowAssessment(window_id, drift, output_drift, completeness, perf, segments, kpi, kpi_tot, {str(k): int(v) for k, v in served.items()}, breaches)
+    live = perf.get(metric) if perf else None
+    if live is not None and np.isfinite(live) and (why := performance_breach(live, reference_metric, metric_direction(metric), mon.retraining, metric)):
+        breaches.append(Breach(metric, "alert", live, reference_metric, why, "performance"))
+    return WindowAssessment(window_id, drift, output_drift, completeness, perf, segments, kpi, kpi_tot, {str(k): int(v) for k, v in served.items()}, breaches, labelled)
+
+
+def business_kpi(settings: Settings, labelled: pd.DataFrame, segment_cols: list[str], threshold: float | None) -> tuple[pd.DataFrame | None, dict[str, Any]]:
+    """The use case's KPI (its plug-in's ``kpi_frame``) per segment and the total row."""
+    plugin = load_plugin(settings)
+    if settings.monitoring.kpi is None or not plugin.has("kpi_frame"):
+        return None, {}
+    scored = labelled.assign(_threshold=threshold) if threshold is not None else labelled
+    frame = plugin.hook("kpi_frame")(scored, "actual", PREDICTION, segment_cols, settings.monitoring.kpi)
+    total = frame[frame["level"] == "total"]
+    if len(total) != 1:
+        raise ValueError(f"plug-in '{settings.plugin}': kpi_frame must return exactly one row with level 'total'")
+    row = {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in total.iloc[0].drop(["level", "segment"]).items()}
+    return frame, {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}

@@ -1,15 +1,21 @@
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from runway import simulate
+import usecases.retail_demand as retail
 from runway.config import Settings
 
 
 def write_history(settings: Settings):
-    return simulate.write_history(settings.workspace_path(settings.environment.source.location), settings.simulation)
+    retail.ensure_history(settings.raw_dir, settings)
+    return sorted((settings.raw_dir / settings.streams.history).glob("batch=*.parquet"))
+
+
+def write_live_week(settings: Settings):
+    """The first live week (scoring rows + late labels); returns its date."""
+    week = retail.live_batch_dates(settings, 1)[0]
+    retail.write_live_batches(settings.raw_dir, settings, [week])
+    return week
 
 
 @pytest.fixture
@@ -20,23 +26,3 @@ def trained(settings: Settings):
     write_history(settings)
     result = run_training(settings)
     return settings, result
-
-
-def tiny_sales(days: int, seed: int, items: list[str], holiday_every: int, holiday_offset: int, day0: pd.Timestamp) -> pd.DataFrame:
-    """A hand-sized raw sales frame (2 stores) for Feast tests."""
-    rng = np.random.default_rng(seed)
-    idx = pd.MultiIndex.from_product([["S000", "S001"], items, range(days)], names=["store_id", "item_id", "d"]).to_frame(index=False)
-    n = len(idx)
-    return pd.DataFrame(
-        {
-            "date": day0 + pd.to_timedelta(idx["d"], unit="D"),
-            "store_id": idx["store_id"],
-            "item_id": idx["item_id"],
-            "region": "north",
-            "price": rng.uniform(1, 5, n).round(2),
-            "on_promotion": rng.random(n) < 0.2,
-            "is_holiday": (idx["d"] % holiday_every == holiday_offset).to_numpy(),
-            "stockout": rng.random(n) < 0.05,
-            "units_sold": rng.poisson(8, n).astype(float),
-        }
-    )

@@ -9,9 +9,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
+from tests.integration.conftest import write_live_week
 from zenml import pipeline, step
 
-from runway import simulate
 from steps import train as train_steps
 from steps.caching import depends_on
 
@@ -49,9 +50,7 @@ def test_new_batch_reruns_ingestion_and_everything_downstream(trained):
     settings, first = trained
     from pipelines.training import run_training
 
-    raw = settings.workspace_path("raw")
-    week = simulate.history_end(settings.simulation)
-    simulate.write_live_week(raw, settings.simulation, week)
+    write_live_week(settings)
     again = run_training(settings)
     assert "ingest_batch" not in again["cached_steps"]
     assert "train_model" not in again["cached_steps"]

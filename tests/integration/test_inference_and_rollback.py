@@ -9,20 +9,16 @@ import pandas as pd
 import pytest
 from zenml.client import Client
 
-from runway import simulate
-
 from runway.governance import registry
 from runway.config import Settings
 from runway.modeling.artifact import sha256_bytes
-from tests.integration.conftest import write_history
+from tests.integration.conftest import write_history, write_live_week
 
 pytestmark = pytest.mark.integration
 
 
 def _week(settings: Settings):
-    week = simulate.history_end(settings.simulation)
-    simulate.write_live_week(settings.workspace_path("raw"), settings.simulation, week)
-    return week
+    return write_live_week(settings)
 
 
 def _infer(settings, week):
@@ -37,7 +33,7 @@ def _promote_second_version(settings):
     """v2 becomes production (through the locked path), v1 becomes last-known-good."""
     from pipelines.training import run_training
 
-    names = sorted(p.name.split(".")[0].removeprefix("batch=") for p in settings.workspace_path("raw", "sales").glob("*.parquet"))
+    names = sorted(p.name.split(".")[0].removeprefix("batch=") for p in (settings.raw_dir / "sales").glob("*.parquet"))
     run_training(settings, batches=names[:-2])
     registry.set_production(settings, settings.model.name, "2", action="promote", reason="test")
 
@@ -61,7 +57,7 @@ def test_production_serves_and_predictions_are_complete(trained):
     assert set(preds["model_version"]) == {"1"}
     assert preds["prediction"].notna().all() and (preds["prediction"] >= 0).all()
     assert {"store_id", "item_id", "date", "served_by", "model_version"} <= set(preds.columns)
-    plan = pd.read_parquet(settings.workspace_path("raw", "plan", f"batch={week.isoformat()}.parquet"))
+    plan = pd.read_parquet((settings.raw_dir / "plan" / f"batch={week.isoformat()}.parquet"))
     assert len(preds) == len(plan)
 
 
@@ -76,7 +72,7 @@ def test_tampered_production_falls_back_to_last_known_good_then_rule(trained):
 
     _flip_a_byte(_model_file(settings, "1"))
     summary, preds = _infer(settings, week)
-    assert set(preds["served_by"]) == {"seasonal_naive"}
+    assert set(preds["served_by"]) == {"baseline"}
     assert preds["prediction"].notna().all()
 
 
@@ -84,7 +80,7 @@ def test_no_production_model_serves_the_rule(settings):
     write_history(settings)
     week = _week(settings)
     summary, preds = _infer(settings, week)
-    assert set(preds["served_by"]) == {"seasonal_naive"}
+    assert set(preds["served_by"]) == {"baseline"}
     assert "no production model" in summary["reasons"]
 
 
@@ -93,7 +89,7 @@ def test_unavailable_feature_service_serves_the_rule(trained):
     week = _week(settings)
     broken = Settings.model_validate({**settings.model_dump(), "features": {**settings.features.model_dump(), "feature_service": "retail_demand_v999"}})
     summary, preds = _infer(broken, week)
-    assert set(preds["served_by"]) == {"seasonal_naive"}
+    assert set(preds["served_by"]) == {"baseline"}
     assert any("feature service unavailable" in r and "retail_demand_v999" in r for r in summary["reasons"]), summary["reasons"]
 
 
@@ -130,7 +126,7 @@ def test_shadow_scores_the_staging_candidate_beside_production(trained):
 
     from pipelines.training import run_training
 
-    names = sorted(p.name.split(".")[0].removeprefix("batch=") for p in settings.workspace_path("raw", "sales").glob("*.parquet"))
+    names = sorted(p.name.split(".")[0].removeprefix("batch=") for p in (settings.raw_dir / "sales").glob("*.parquet"))
     run_training(settings, batches=names[:-2])
     v2 = registry.version(settings.model.name, "2")
     Client().update_model_version(settings.model.name, UUID(v2.id), stage=ModelStages.STAGING, force=True)

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from runway import simulate
+from runway.data.io import write_parquet_atomic
 
 from runway.governance import registry
 from runway.governance.decision_log import DecisionLog
@@ -63,7 +63,7 @@ def test_bad_batch_is_quarantined_and_registers_no_model(settings, case):
     mutate, expected = BAD_BATCHES[case]
     victim = paths[-1]
     original = pd.read_parquet(victim)
-    simulate.write_parquet_atomic(mutate(original), victim)
+    write_parquet_atomic(mutate(original), victim)
     before = victim.read_bytes()
 
     with pytest.raises(Exception) as err:

@@ -6,7 +6,8 @@ import pytest
 
 from runway.config import load_settings
 from runway.data.contract import quarantine, robust_outlier_fraction, validate
-from runway.simulate import generate
+from usecases.retail_demand import simulation
+from usecases.retail_demand.simulate import generate
 
 pytestmark = pytest.mark.unit
 S = load_settings()
@@ -14,7 +15,7 @@ S = load_settings()
 
 @pytest.fixture(scope="module")
 def good():
-    return generate(S.simulation, S.simulation.start, 28)
+    return generate(simulation(S), simulation(S).start, 28)
 
 
 def rules(report):

@@ -1,0 +1,43 @@
+"""One contract suite, run for every use case: config loads, declared
+features become Feast objects, and the whole loop (train, gate, batch-score,
+monitor with delayed labels) runs on a temporary local stack."""
+
+from __future__ import annotations
+
+import pytest
+
+from runway.config import Settings
+from runway.features.definitions import build_objects
+from runway.features.naming import feature_names
+
+pytestmark = pytest.mark.integration
+
+
+def test_declared_features_become_feast_objects(use_case: Settings, tmp_path) -> None:
+    objects = build_objects(use_case, tmp_path / "data")
+    views = {v.name: v for v in objects.feature_views}
+    assert set(views) == {v.name for v in use_case.features.views}
+    served = {f.name for proj in objects.feature_services[0].feature_view_projections for f in proj.features}
+    assert served == {n for v in use_case.features.views for n in feature_names(v, served_only=True)}
+    assert objects.feature_services[0].name == use_case.features.service_name
+
+
+def test_the_loop_runs(use_case: Settings) -> None:
+    from pipelines.loop import run_loop
+    from runway.governance import registry
+
+    out = run_loop(use_case, progress=lambda _m: None)
+    decision = out["training"]["decision"]
+    evaluation = out["training"]["evaluation"]
+    metric = use_case.evaluation.primary_metric
+    assert evaluation["primary_metric"] == metric and metric in evaluation["candidate"]
+    assert decision["promote"], f"first model must beat the {use_case.evaluation.baseline.kind} baseline: {decision['reason']}"
+    assert registry.production(use_case.model.name).version == decision["version"]
+    assert len(out["inference"]) >= 1
+    for inf in out["inference"]:
+        assert inf["summary"]["served_by"].get("production", 0) == inf["summary"]["rows"]
+    assert out["monitoring"], "every scored batch is monitored once its labels are due"
+    for m in out["monitoring"]:
+        assert m["assessment"]["label_completeness"] > 0.5
+        assert m["assessment"]["performance"] is not None and metric in m["assessment"]["performance"]
+    assert registry.decision_log(use_case).verify() == []
