@@ -53,7 +53,7 @@ def _common(suppress: bool) -> argparse.ArgumentParser:
 
 def _parser() -> argparse.ArgumentParser:
     common = _common(suppress=True)
-    p = argparse.ArgumentParser(prog="run.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[_common(suppress=False)])
+    p = argparse.ArgumentParser(prog=Path(sys.argv[0]).name, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[_common(suppress=False)])
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     a = sub.add_parser("all", parents=[common], help="the whole loop (default): data, training, inference, monitoring, retraining")
@@ -350,7 +350,7 @@ def _explain(exc: Exception, command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser()
-    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr, arg-type]
     if not any(a in commands for a in argv) and not any(a in ("-h", "--help") for a in argv):
         argv = ["all", *argv]  # bare `run.py [--scenario X]` is the `all` command
     args = parser.parse_args(argv)

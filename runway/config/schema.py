@@ -9,13 +9,24 @@ module (``plugin:``), loaded by name (see ``runway.plugins``).
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def _project_root() -> Path:
+    """$RUNWAY_HOME, else the clone holding runway/ (source or editable install), else the working directory."""
+    if env := os.environ.get("RUNWAY_HOME"):
+        return Path(env).expanduser().resolve()
+    here = Path(__file__).resolve().parent.parent.parent
+    return here if (here / "configs").is_dir() else Path.cwd().resolve()
+
+
+PROJECT_ROOT = _project_root()
 
 
 class ConfigError(ValueError):

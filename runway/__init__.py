@@ -1,0 +1,1 @@
+"""Runway: the generic core (see the README's architecture map)."""
