@@ -39,12 +39,22 @@ def _common(suppress: bool) -> argparse.ArgumentParser:
     default: `run.py --env staging registry list` means the same as
     `run.py registry list --env staging`.
     """
+
     def d(value):
         return argparse.SUPPRESS if suppress else value
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default=d(DEFAULT_USE_CASE), metavar="USE_CASE", help=f"use case name in configs/use_cases or a YAML path (default: {DEFAULT_USE_CASE}; available: {', '.join(list_names('use_cases'))})")
-    common.add_argument("--env", default=d(DEFAULT_ENV), help=f"environment name in configs/environments or a YAML path (default: {DEFAULT_ENV}; available: {', '.join(list_names('environments'))})")
+    common.add_argument(
+        "--config",
+        default=d(DEFAULT_USE_CASE),
+        metavar="USE_CASE",
+        help=f"use case name in configs/use_cases or a YAML path (default: {DEFAULT_USE_CASE}; available: {', '.join(list_names('use_cases'))})",
+    )
+    common.add_argument(
+        "--env",
+        default=d(DEFAULT_ENV),
+        help=f"environment name in configs/environments or a YAML path (default: {DEFAULT_ENV}; available: {', '.join(list_names('environments'))})",
+    )
     common.add_argument("--stack", default=d("local"), choices=["local", "kubeflow", "kubernetes"], help="where pipelines run (default: local)")
     common.add_argument("--workspace", default=d(None), help="override the environment's workspace folder (data, quarantine, decision log, reports)")
     common.add_argument("--debug", action="store_true", default=d(False), help="show the full traceback of an error")
@@ -53,13 +63,25 @@ def _common(suppress: bool) -> argparse.ArgumentParser:
 
 def _parser() -> argparse.ArgumentParser:
     common = _common(suppress=True)
-    p = argparse.ArgumentParser(prog=Path(sys.argv[0]).name, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[_common(suppress=False)])
+    p = argparse.ArgumentParser(
+        prog=Path(sys.argv[0]).name, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[_common(suppress=False)]
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     a = sub.add_parser("all", parents=[common], help="the whole loop (default): data, training, inference, monitoring, retraining")
-    a.add_argument("--scenario", default="none", help="drift injected into the simulated live batches (the use case's simulator lists them; retail: drift = price_shift)")
-    a.add_argument("--weeks", "--batches", dest="weeks", type=_positive_int, help="live batches to score and monitor (default: the simulator's, or 8 for a scenario; all present without a simulator)")
-    s = sub.add_parser("simulate", parents=[common], help="write simulated raw batches (history, or live batches with --weeks); needs a use case with a simulator")
+    a.add_argument(
+        "--scenario", default="none", help="drift injected into the simulated live batches (the use case's simulator lists them; retail: drift = price_shift)"
+    )
+    a.add_argument(
+        "--weeks",
+        "--batches",
+        dest="weeks",
+        type=_positive_int,
+        help="live batches to score and monitor (default: the simulator's, or 8 for a scenario; all present without a simulator)",
+    )
+    s = sub.add_parser(
+        "simulate", parents=[common], help="write simulated raw batches (history, or live batches with --weeks); needs a use case with a simulator"
+    )
     s.add_argument("--weeks", "--batches", dest="weeks", type=int, default=0, help="live batches to add after the history (scoring rows + late labels)")
     s.add_argument("--scenario", default="none", help="drift scenario for the live batches")
     s.add_argument("--reset", action="store_true", help="delete the use case's existing raw data first")
@@ -71,13 +93,22 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--week", "--batch", dest="week", required=True, help="date of the scoring batch, e.g. 2024-12-30")
 
     mo = sub.add_parser("monitor", parents=[common], help="monitor scored batches: drift, labels, KPIs, alerts, retraining decision, report")
-    mo.add_argument("--weeks", "--batches", dest="weeks", nargs="+", help="batch dates already scored by `infer` (default: every scored batch whose labels are due and that has no report yet; what the scheduled CronJob runs)")
+    mo.add_argument(
+        "--weeks",
+        "--batches",
+        dest="weeks",
+        nargs="+",
+        help="batch dates already scored by `infer` (default: every scored batch whose labels are due and that has no report yet; "
+        "what the scheduled CronJob runs)",
+    )
     mo.add_argument("--retrain", action="store_true", help="on-demand trigger: retrain after monitoring regardless of other triggers")
 
     rb = sub.add_parser("rollback", parents=[common], help="make the previous (or a named) version production again")
     rb.add_argument("--to", dest="to_version", help="version to restore (default: the one before the current production)")
 
-    c = sub.add_parser("compile", parents=[common], help="write the Kubeflow pipeline specs (or Kubernetes Jobs) of every pipeline; no cluster or Docker needed")
+    c = sub.add_parser(
+        "compile", parents=[common], help="write the Kubeflow pipeline specs (or Kubernetes Jobs) of every pipeline; no cluster or Docker needed"
+    )
     c.add_argument("--out", default="compiled", help="output folder (default: compiled/)")
 
     d = sub.add_parser("decisions", parents=[common], help="print the promotion decision log")
@@ -116,7 +147,10 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
     plugin = load_plugin(settings)
     if not plugin.simulates:
-        print(f"error: use case '{settings.use_case}' has no simulator (its plugin has no ensure_history); bring your own batches, see docs/onboarding.md", file=sys.stderr)
+        print(
+            f"error: use case '{settings.use_case}' has no simulator (its plugin has no ensure_history); bring your own batches, see docs/onboarding.md",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     scenario = resolve_scenario(settings, args.scenario)  # validated before anything is deleted
     raw = settings.raw_dir
@@ -223,7 +257,11 @@ def _print_monitoring(settings: Settings, out: dict) -> None:
         print("KPI           " + ", ".join(f"{c} {k[c]:,.0f}" for c in shown if isinstance(k.get(c), (int, float))))
     print(f"served by     {a['served_by']}")
     shown = 5
-    print(f"alerts        {len(d['alerts'])}" + "".join(f"\n  - {x['message']}" for x in d["alerts"][:shown]) + (f"\n  ... and {len(d['alerts']) - shown} more in the report" if len(d["alerts"]) > shown else ""))
+    print(
+        f"alerts        {len(d['alerts'])}"
+        + "".join(f"\n  - {x['message']}" for x in d["alerts"][:shown])
+        + (f"\n  ... and {len(d['alerts']) - shown} more in the report" if len(d["alerts"]) > shown else "")
+    )
     print(f"retraining    {'YES' if d['retrain']['retrain'] else 'no'}: {'; '.join(d['retrain']['reasons'])}")
     if d.get("rollback"):
         print(f"rollback      to v{d['rollback']['version']}: {d['rollback']['reason']}")
@@ -324,7 +362,7 @@ def cmd_registry(settings: Settings, args: argparse.Namespace) -> int:
         if not versions:
             print(f"no versions of {name} yet")
         for v in versions:
-            print(f"{name} v{v.version:>4}  stage {str(v.stage or '-'):10s} sha {str(v.artifact_sha256)[:12]}")
+            print(f"{name} v{v.version:>4}  stage {v.stage or '-'!s:10s} sha {str(v.artifact_sha256)[:12]}")
         return 0
     if args.repair:
         with registry.promotion_lock(settings.environment.lock, settings.workspace, name):
@@ -350,7 +388,7 @@ def _explain(exc: Exception, command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser()
-    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr, arg-type]
+    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr, arg-type]  # noqa: SLF001 - argparse has no public list of sub-commands
     if not any(a in commands for a in argv) and not any(a in ("-h", "--help") for a in argv):
         argv = ["all", *argv]  # bare `run.py [--scenario X]` is the `all` command
     args = parser.parse_args(argv)
@@ -360,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except Exception as exc:  # noqa: BLE001 - e.g. a plug-in that fails to import
+    except Exception as exc:
         if args.debug:
             raise
         from runway.errors import describe
@@ -391,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         handlers = {"all": cmd_all, "infer": cmd_infer, "monitor": cmd_monitor, "rollback": cmd_rollback}
         if command in handlers:
             return handlers[command](settings, args)
-    except Exception as exc:  # noqa: BLE001 - one clear line, not a stack trace
+    except Exception as exc:
         if args.debug:
             raise
         print(f"error: {_explain(exc, command)}", file=sys.stderr)

@@ -51,9 +51,10 @@ import os
 import random
 import shutil
 import tempfile
-from datetime import date, datetime, time, timezone
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 from unittest import mock
 
 import yaml
@@ -89,10 +90,10 @@ def compile_targets(settings: Settings) -> dict[str, tuple[Any, dict[str, Any]]]
 
     # A batch date to compile with: the simulator's first live batch, else today.
     plugin = load_plugin(settings)
-    week = plugin.hook("live_batch_dates")(settings, 1)[0] if plugin.has("live_batch_dates") else date.today()
+    week = plugin.hook("live_batch_dates")(settings, 1)[0] if plugin.has("live_batch_dates") else datetime.now(UTC).date()
     label = week.isoformat()
-    as_of = datetime.combine(week, time(), tzinfo=timezone.utc)
-    labels_due = datetime.combine(due(week, settings.schedule), time(), tzinfo=timezone.utc)
+    as_of = datetime.combine(week, time(), tzinfo=UTC)
+    labels_due = datetime.combine(due(week, settings.schedule), time(), tzinfo=UTC)
     fp = COMPILE_FINGERPRINT
     return {
         "training": (build(settings), {"settings": settings, "fingerprint": fp, "batches": None, "as_of": None}),
@@ -311,9 +312,8 @@ def step_job_manifests(orchestrator: Any, snapshot: Any, stack: Any, run: Any) -
                 {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
             ]
         }
-        job_name = kube_utils.sanitize_label(
-            f"{settings.job_name_prefix or ''}-{''.join(random.choices('0123456789abcdef', k=8))}-{step_name}-{snapshot.pipeline_configuration.name}"
-        )
+        suffix = "".join(random.choices("0123456789abcdef", k=8))  # noqa: S311 - a name, not a secret (as ZenML does)
+        job_name = kube_utils.sanitize_label(f"{settings.job_name_prefix or ''}-{suffix}-{step_name}-{snapshot.pipeline_configuration.name}")
         jobs.append(
             build_job_manifest(
                 job_name=job_name,

@@ -7,7 +7,8 @@ so a new pipeline is added in one place.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 # key -> (module, pipeline object, run helper)
 PIPELINES: dict[str, tuple[str, str, str]] = {
@@ -16,9 +17,12 @@ PIPELINES: dict[str, tuple[str, str, str]] = {
     "monitoring": ("pipelines.monitoring", "monitoring_pipeline", "run_monitoring"),
 }
 ALIASES = {
-    "train": "training", "training_pipeline": "training",
-    "infer": "batch_inference", "batch_inference_pipeline": "batch_inference",
-    "monitor": "monitoring", "monitoring_pipeline": "monitoring",
+    "train": "training",
+    "training_pipeline": "training",
+    "infer": "batch_inference",
+    "batch_inference_pipeline": "batch_inference",
+    "monitor": "monitoring",
+    "monitoring_pipeline": "monitoring",
 }
 
 

@@ -15,7 +15,7 @@ Every step is a ZenML pipeline run; this module only sequences them.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 
@@ -75,7 +75,7 @@ def pending_monitoring(settings: Settings, today: date | None = None) -> list[da
     """Scored batches whose labels are due and that have no monitoring report yet."""
     from runway.serving.predictions import scored_batches
 
-    today = today or date.today()
+    today = today or datetime.now(UTC).date()
     reports = settings.use_case_path("reports")
     return [b for b in scored_batches(settings) if labels_due(b, settings.schedule) <= today and not (reports / f"monitoring-{b.isoformat()}.html").exists()]
 
@@ -91,7 +91,9 @@ def run_loop(settings: Settings, scenario: str = "none", batches: int | None = N
 
     live = ensure_data(settings, scenario, batches, progress)
     if not live:
-        raise sources.SourceError(f"no scoring batches under {raw_dir(settings) / settings.streams.scoring}: nothing to score (see docs/onboarding.md for the layout)")
+        raise sources.SourceError(
+            f"no scoring batches under {raw_dir(settings) / settings.streams.scoring}: nothing to score (see docs/onboarding.md for the layout)"
+        )
     progress(f"[train] as of {live[0]} (history only)")
     out: dict = {"scenario": scenario, "training": run_training(settings, as_of=_iso(live[0])), "inference": [], "monitoring": [], "retraining": []}
 

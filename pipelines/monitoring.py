@@ -22,8 +22,15 @@ def monitoring_pipeline(settings: Settings, batches: list[str], window_id: str, 
     predictions, inputs = load_window(settings=settings, batches=batches)
     reference, reference_predictions, reference_info = load_reference(settings=settings, window_predictions=predictions, window_inputs=inputs)
     assessment = assess_window(
-        settings=settings, window_id=window_id, as_of=as_of, reference_inputs=reference, reference_predictions=reference_predictions,
-        reference_info=reference_info, window_predictions=predictions, window_inputs=inputs, actuals=actuals,
+        settings=settings,
+        window_id=window_id,
+        as_of=as_of,
+        reference_inputs=reference,
+        reference_predictions=reference_predictions,
+        reference_info=reference_info,
+        window_predictions=predictions,
+        window_inputs=inputs,
+        actuals=actuals,
     )
     decision = alerts_and_triggers(settings=settings, assessment=assessment, on_demand=on_demand)
     render_monitoring_report(settings=settings, assessment=assessment, decision=decision, reference_inputs=reference, window_inputs=inputs)
@@ -40,9 +47,20 @@ def run_monitoring(settings: Settings, weeks: list[date], as_of: date | None = N
         as_of = labels_due(max(weeks), settings.schedule)
     history = sources.read_batches(settings, settings.streams.history)
     run = monitoring_pipeline.with_options(run_name=f"monitoring-{settings.use_case}-{window_id}-{{time}}")(
-        settings=settings, batches=labels, window_id=window_id, as_of=pd.Timestamp(as_of, tz="UTC").isoformat(), history_fingerprint=history.fingerprint, on_demand=on_demand
+        settings=settings,
+        batches=labels,
+        window_id=window_id,
+        as_of=pd.Timestamp(as_of, tz="UTC").isoformat(),
+        history_fingerprint=history.fingerprint,
+        on_demand=on_demand,
     )
     assessment = run.steps["assess_window"].outputs["assessment"][0].load()
     decision = run.steps["alerts_and_triggers"].outputs["monitoring_decision"][0].load()
     report = settings.use_case_path("reports", f"monitoring-{window_id}.html")
-    return {"run": run.name, "window": window_id, "assessment": {k: v for k, v in assessment.items() if k not in ("drift", "output_drift_detail", "segments", "kpi_table")}, "decision": decision, "report": str(report)}
+    return {
+        "run": run.name,
+        "window": window_id,
+        "assessment": {k: v for k, v in assessment.items() if k not in ("drift", "output_drift_detail", "segments", "kpi_table")},
+        "decision": decision,
+        "report": str(report),
+    }

@@ -3,8 +3,6 @@ evaluate (vs baseline and production) -> reference profile -> gated promotion.""
 
 from __future__ import annotations
 
-from typing import Optional
-
 from zenml import Model, pipeline
 from zenml.enums import ExecutionMode
 
@@ -18,7 +16,7 @@ from steps.train import split_frame, train_model
 
 
 @pipeline(enable_cache=True, execution_mode=ExecutionMode.FAIL_FAST)
-def training_pipeline(settings: Settings, fingerprint: str, batches: Optional[list[str]] = None, as_of: Optional[str] = None) -> None:
+def training_pipeline(settings: Settings, fingerprint: str, batches: list[str] | None = None, as_of: str | None = None) -> None:
     history = ingest_batch(settings=settings, stream=settings.streams.history, fingerprint=fingerprint, batches=batches, as_of=as_of)
     feature_version = sync_feature_store(settings=settings, history=history)
     frame = retrieve_features(settings=settings, rows=history, feature_version=feature_version)
@@ -43,7 +41,7 @@ def build(settings: Settings):
     return training_pipeline.with_options(model=model_for(settings), run_name=f"training-{settings.use_case}-{{date}}-{{time}}")
 
 
-def run_training(settings: Settings, batches: Optional[list[str]] = None, as_of: Optional[str] = None) -> dict:
+def run_training(settings: Settings, batches: list[str] | None = None, as_of: str | None = None) -> dict:
     """Fingerprint the source, run the pipeline, return the decision and evaluation.
 
     With ``as_of`` (ISO time) the run only learns from actuals recorded by then.

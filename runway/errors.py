@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 # Exceptions whose message already says what is wrong and where.
-_SELF_EXPLAINING = ("ContractViolation", "SourceError", "ConfigError", "ArtifactIntegrityError", "RegistryError", "MultipleProductionError", "FeatureStoreError", "PreflightError", "LockTimeout", "FeatureInputError")
+_SELF_EXPLAINING = (
+    "ContractViolation",
+    "SourceError",
+    "ConfigError",
+    "ArtifactIntegrityError",
+    "RegistryError",
+    "MultipleProductionError",
+    "FeatureStoreError",
+    "PreflightError",
+    "LockTimeout",
+    "FeatureInputError",
+)
 
 
 def root_cause(exc: BaseException) -> BaseException:

@@ -55,7 +55,7 @@ class Plugin:
     def simulates(self) -> bool:
         return self.has("ensure_history")
 
-    def simulation_config(self, settings: "Settings") -> Any:
+    def simulation_config(self, settings: Settings) -> Any:
         """The typed ``simulation`` section (None when the use case has none)."""
         if settings.simulation is None and not self.simulates:
             return None
@@ -67,7 +67,7 @@ class Plugin:
 _CACHE: dict[str, ModuleType] = {}
 
 
-def load_plugin(settings: "Settings") -> Plugin:
+def load_plugin(settings: Settings) -> Plugin:
     name = settings.plugin
     if name is None:
         return Plugin(None, None)

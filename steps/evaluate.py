@@ -32,5 +32,11 @@ def evaluate_model(settings: Settings, model: ModelArtifact, holdout_frame: pd.D
     report = evaluation_lib.evaluate_candidate(settings, model, holdout_frame, history, production=prod_model, production_version=prod_version)
     out = report.to_dict() | {"production_error": prod_error}
     m = settings.evaluation.primary_metric
-    log_metadata({f"candidate_{m}": report.candidate.get(m), f"baseline_{m}": report.baseline.get(m), **({f"production_{m}": report.production.get(m)} if report.production else {})})
+    log_metadata(
+        {
+            f"candidate_{m}": report.candidate.get(m),
+            f"baseline_{m}": report.baseline.get(m),
+            **({f"production_{m}": report.production.get(m)} if report.production else {}),
+        }
+    )
     return out

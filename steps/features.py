@@ -4,7 +4,7 @@ Feast, retrieve point-in-time features."""
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Optional
+from typing import Annotated
 
 import pandas as pd
 from zenml import log_metadata, step
@@ -16,7 +16,7 @@ from runway.config import Settings
 from steps.caching import depends_on
 
 
-def feature_rows(settings: Settings, history: pd.DataFrame, scoring: Optional[pd.DataFrame]) -> pd.DataFrame:
+def feature_rows(settings: Settings, history: pd.DataFrame, scoring: pd.DataFrame | None) -> pd.DataFrame:
     """History plus the scoring rows it does not hold yet (values known ahead,
     no label): the rows the declared features are computed from."""
     if scoring is None:
@@ -41,7 +41,7 @@ def feature_version(tables: dict[str, pd.DataFrame]) -> str:
 # Never cached: it writes the feature files and the Feast registry, state
 # outside ZenML that another run may have changed since.
 @step(enable_cache=False)
-def sync_feature_store(settings: Settings, history: pd.DataFrame, scoring: Optional[pd.DataFrame] = None) -> Annotated[str, "feature_version"]:
+def sync_feature_store(settings: Settings, history: pd.DataFrame, scoring: pd.DataFrame | None = None) -> Annotated[str, "feature_version"]:
     """Write the declared views' source tables, ``feast apply`` the use
     case's objects and materialize. Returns the tables' content hash."""
     rows = feature_rows(settings, history, scoring)

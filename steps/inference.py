@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Tuple
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -11,12 +11,12 @@ from zenml import log_metadata, step
 from zenml.logger import get_logger
 
 import runway.evaluation.baselines as baseline_lib
-import runway.features.store as fs_lib
-import runway.serving.predictions as predictions_lib
-import runway.monitoring.profiling as profiling_lib
-import runway.governance.registry as registry_lib
-import runway.serving.fallback as serving_lib
 import runway.features.frames as frames_lib
+import runway.features.store as fs_lib
+import runway.governance.registry as registry_lib
+import runway.monitoring.profiling as profiling_lib
+import runway.serving.fallback as serving_lib
+import runway.serving.predictions as predictions_lib
 from runway.config import Settings
 from steps.materializers import ProfileViewMaterializer
 
@@ -38,14 +38,16 @@ def _candidates(settings: Settings, levels: list[str]) -> tuple[list[serving_lib
     def loader(v: str):
         return lambda: registry_lib.load_verified(settings, model, v)
 
-    return [serving_lib.Candidate(level, versions[level], loader(versions[level]) if versions[level] else lambda: None) for level in levels if level in versions], notes
+    return [
+        serving_lib.Candidate(level, versions[level], loader(versions[level]) if versions[level] else lambda: None) for level in levels if level in versions
+    ], notes
 
 
 # Not cached: what serves depends on the registry's state at run time.
 @step(enable_cache=False)
 def predict_batch(
     settings: Settings, scoring: pd.DataFrame, history: pd.DataFrame, feature_version: str, batch_label: str
-) -> Tuple[Annotated[pd.DataFrame, "predictions"], Annotated[pd.DataFrame, "model_inputs"], Annotated[dict, "serving_summary"]]:
+) -> tuple[Annotated[pd.DataFrame, "predictions"], Annotated[pd.DataFrame, "model_inputs"], Annotated[dict, "serving_summary"]]:
     ts, keys, target = settings.timestamp, settings.entity_keys, settings.target
     service = settings.features.service_name
     features, feature_error, unknown = None, None, []
@@ -99,6 +101,8 @@ def predict_batch(
 
 
 @step(enable_cache=False, output_materializers=ProfileViewMaterializer)
-def profile_batch(settings: Settings, predictions: pd.DataFrame, model_inputs: pd.DataFrame) -> Tuple[Annotated[DatasetProfileView, "input_profile"], Annotated[DatasetProfileView, "prediction_profile"]]:
+def profile_batch(
+    settings: Settings, predictions: pd.DataFrame, model_inputs: pd.DataFrame
+) -> tuple[Annotated[DatasetProfileView, "input_profile"], Annotated[DatasetProfileView, "prediction_profile"]]:
     numeric = [c for c in model_inputs.columns if pd.api.types.is_numeric_dtype(model_inputs[c]) or pd.api.types.is_bool_dtype(model_inputs[c])]
     return profiling_lib.profile_frame(model_inputs[numeric]), profiling_lib.profile_frame(predictions[["prediction"]])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import pandas as pd
 from zenml import log_metadata, step
@@ -22,8 +22,8 @@ def ingest_batch(
     settings: Settings,
     stream: str,
     fingerprint: str,
-    batches: Optional[list[str]] = None,
-    as_of: Optional[str] = None,
+    batches: list[str] | None = None,
+    as_of: str | None = None,
 ) -> Annotated[pd.DataFrame, "raw_batch"]:
     """Read ``stream`` batches and validate them; an invalid batch is
     quarantined and the step fails with every violation listed.
@@ -41,7 +41,10 @@ def ingest_batch(
     if bad:
         root = settings.use_case_path("quarantine")
         files = {str(p): p for p in batch.files}
-        quarantined = {src: contract_lib.quarantine([files[src]] if src in files else batch.files, rep, root, f"{stream}_{Path(src).stem}".replace("=", "-")) for src, rep in bad.items()}
+        quarantined = {
+            src: contract_lib.quarantine([files[src]] if src in files else batch.files, rep, root, f"{stream}_{Path(src).stem}".replace("=", "-"))
+            for src, rep in bad.items()
+        }
         raise contract_lib.ContractViolation(bad, quarantined)
     frame = sources_lib.known_as_of(batch.frame, pd.Timestamp(as_of) if as_of else None, settings.target)
     if stream == settings.streams.history and frame[settings.target].notna().sum() == 0:

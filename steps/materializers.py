@@ -9,22 +9,22 @@
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar, Dict, Tuple, Type
+from typing import Any, ClassVar
 
 from whylogs.core import DatasetProfileView
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.io import fileio
 from zenml.materializers.base_materializer import BaseMaterializer
 
-from runway.modeling.artifact import ModelArtifact, deserialize_verified, serialize, sha256_bytes
 from runway.governance.registry import MODEL_FILE
+from runway.modeling.artifact import ModelArtifact, deserialize_verified, serialize, sha256_bytes
 
 SHA_FILE = "model.sha256"
 PROFILE_FILE = "profile.bin"
 
 
 class ModelArtifactMaterializer(BaseMaterializer):
-    ASSOCIATED_TYPES: ClassVar[Tuple[Type[Any], ...]] = (ModelArtifact,)
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (ModelArtifact,)
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.MODEL
 
     def save(self, data: ModelArtifact) -> None:
@@ -34,7 +34,7 @@ class ModelArtifactMaterializer(BaseMaterializer):
         with fileio.open(os.path.join(self.uri, SHA_FILE), "w") as fh:
             fh.write(sha256_bytes(blob))
 
-    def load(self, data_type: Type[Any]) -> ModelArtifact:
+    def load(self, data_type: type[Any]) -> ModelArtifact:
         with fileio.open(os.path.join(self.uri, SHA_FILE), "r") as fh:
             expected = fh.read().strip()
         with fileio.open(os.path.join(self.uri, MODEL_FILE), "rb") as fh:
@@ -43,36 +43,47 @@ class ModelArtifactMaterializer(BaseMaterializer):
     def compute_content_hash(self, data: ModelArtifact) -> str:
         return sha256_bytes(serialize(data))
 
-    def extract_metadata(self, data: ModelArtifact) -> Dict[str, Any]:
-        meta = {"task": data.task, "features": len(data.features), "trained_rows": data.trained_rows, "train_start": data.train_start, "train_end": data.train_end, "estimator": data.metadata.get("estimator", "")}
+    def extract_metadata(self, data: ModelArtifact) -> dict[str, Any]:
+        meta = {
+            "task": data.task,
+            "features": len(data.features),
+            "trained_rows": data.trained_rows,
+            "train_start": data.train_start,
+            "train_end": data.train_end,
+            "estimator": data.metadata.get("estimator", ""),
+        }
         if data.threshold is not None:
             meta |= {"threshold": float(data.threshold), "threshold_source": data.metadata.get("threshold_source", "")}
         return meta
 
 
 class ProfileViewMaterializer(BaseMaterializer):
-    ASSOCIATED_TYPES: ClassVar[Tuple[Type[Any], ...]] = (DatasetProfileView,)
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (DatasetProfileView,)
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.STATISTICS
 
     def save(self, data: DatasetProfileView) -> None:
         with fileio.open(os.path.join(self.uri, PROFILE_FILE), "wb") as fh:
             fh.write(data.serialize())
 
-    def load(self, data_type: Type[Any]) -> DatasetProfileView:
+    def load(self, data_type: type[Any]) -> DatasetProfileView:
         with fileio.open(os.path.join(self.uri, PROFILE_FILE), "rb") as fh:
             return DatasetProfileView.deserialize(fh.read())
 
     def compute_content_hash(self, data: DatasetProfileView) -> str:
         return sha256_bytes(data.serialize())
 
-    def save_visualizations(self, data: DatasetProfileView) -> Dict[str, VisualizationType]:
-        cols = [c for c in data.to_pandas().columns if c.split("/")[0] in ("counts", "distribution", "types") or c.endswith(("/n", "/null", "/mean", "/stddev", "/min", "/max", "/median"))]
+    def save_visualizations(self, data: DatasetProfileView) -> dict[str, VisualizationType]:
+        cols = [
+            c
+            for c in data.to_pandas().columns
+            if c.split("/")[0] in ("counts", "distribution", "types") or c.endswith(("/n", "/null", "/mean", "/stddev", "/min", "/max", "/median"))
+        ]
         table = data.to_pandas()[cols].round(4).to_html(classes="profile", border=0)
         path = os.path.join(self.uri, "profile.html")
         with fileio.open(path, "w") as fh:
             fh.write(f"<html><body><h3>whylogs profile</h3>{table}</body></html>")
         return {path: VisualizationType.HTML}
 
-    def extract_metadata(self, data: DatasetProfileView) -> Dict[str, Any]:
+    def extract_metadata(self, data: DatasetProfileView) -> dict[str, Any]:
         df = data.to_pandas()
         return {"columns": len(df), "rows": int(df["counts/n"].max()) if "counts/n" in df else 0}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime, timezone
-from typing import Annotated, Tuple
+from datetime import UTC, datetime
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -14,17 +14,17 @@ from zenml.client import Client
 from zenml.logger import get_logger
 from zenml.types import HTMLString
 
-import runway.monitoring.alerts as alerts_lib
-import runway.monitoring.window as monitoring_lib
-import runway.serving.predictions as predictions_lib
-import runway.monitoring.profiling as profiling_lib
 import runway.governance.registry as registry_lib
+import runway.monitoring.alerts as alerts_lib
+import runway.monitoring.profiling as profiling_lib
 import runway.monitoring.report as report_lib
 import runway.monitoring.triggers as triggers_lib
+import runway.monitoring.window as monitoring_lib
+import runway.serving.predictions as predictions_lib
 from runway.config import Settings
-from runway.governance.decision_log import git_commit
 from runway.data.io import atomic_write_bytes
 from runway.evaluation.metrics import metric_direction, metric_names
+from runway.governance.decision_log import git_commit
 from runway.monitoring.drift import DriftResult
 from runway.plugins import load_plugin
 
@@ -34,7 +34,7 @@ LABELLED_SAMPLE_ROWS = 20_000  # labelled scores kept for the report's ROC and c
 
 
 @step(enable_cache=False)
-def load_window(settings: Settings, batches: list[str]) -> Tuple[Annotated[pd.DataFrame, "window_predictions"], Annotated[pd.DataFrame, "window_inputs"]]:
+def load_window(settings: Settings, batches: list[str]) -> tuple[Annotated[pd.DataFrame, "window_predictions"], Annotated[pd.DataFrame, "window_inputs"]]:
     preds = predictions_lib.read_predictions(settings, batches)
     preds[settings.timestamp] = pd.to_datetime(preds[settings.timestamp], utc=True)
     inputs = predictions_lib.read_inputs(settings, batches)
@@ -55,7 +55,9 @@ def feature_join_keys(settings: Settings) -> dict[str, list[str]]:
 
 
 @step(enable_cache=False)
-def load_reference(settings: Settings, window_predictions: pd.DataFrame, window_inputs: pd.DataFrame) -> Tuple[Annotated[pd.DataFrame, "reference_inputs"], Annotated[np.ndarray, "reference_predictions"], Annotated[dict, "reference_info"]]:
+def load_reference(
+    settings: Settings, window_predictions: pd.DataFrame, window_inputs: pd.DataFrame
+) -> tuple[Annotated[pd.DataFrame, "reference_inputs"], Annotated[np.ndarray, "reference_predictions"], Annotated[dict, "reference_info"]]:
     """The training frame and predictions of the version that served the window,
     and what whylogs says of the window's inputs against that version's
     reference profile."""
@@ -79,7 +81,16 @@ def load_reference(settings: Settings, window_predictions: pd.DataFrame, window_
     feature_keys = feature_join_keys(settings)
     evaluation = mv.run_metadata.get("evaluation") or {}
     holdout_metric = (evaluation.get("candidate") or {}).get(settings.evaluation.primary_metric)
-    info = {"version": version, "features": forecaster.features, "rows": len(reference), "profile_comparison": profile_diff.astype(object).where(profile_diff.notna(), None).to_dict("records"), "holdout_metric": holdout_metric, "threshold": forecaster.threshold, "reference_window": note, "feature_keys": feature_keys}
+    info = {
+        "version": version,
+        "features": forecaster.features,
+        "rows": len(reference),
+        "profile_comparison": profile_diff.astype(object).where(profile_diff.notna(), None).to_dict("records"),
+        "holdout_metric": holdout_metric,
+        "threshold": forecaster.threshold,
+        "reference_window": note,
+        "feature_keys": feature_keys,
+    }
     return reference.reset_index(drop=True), ref_pred, info
 
 
@@ -97,16 +108,41 @@ def assess_window(
 ) -> Annotated[dict, "assessment"]:
     m = settings.evaluation.primary_metric
     a = monitoring_lib.assess_window(
-        settings, window_id, reference_inputs, window_inputs, window_predictions, reference_predictions, actuals, pd.Timestamp(as_of), reference_info["features"],
+        settings,
+        window_id,
+        reference_inputs,
+        window_inputs,
+        window_predictions,
+        reference_predictions,
+        actuals,
+        pd.Timestamp(as_of),
+        reference_info["features"],
         reference_metric=reference_info.get("holdout_metric"),
         threshold=reference_info.get("threshold"),
         feature_keys=reference_info.get("feature_keys"),
     )
-    out = a.summary() | {"drift": a.drift.to_dict(), "output_drift_detail": a.output_drift.to_dict(), "segments": a.segments.to_dict("records"), "kpi_table": a.kpi.to_dict("records") if a.kpi is not None else [], "reference_version": reference_info["version"], "reference_metric": reference_info.get("holdout_metric"), "threshold": reference_info.get("threshold"), "reference_window": reference_info.get("reference_window"), "profile_comparison": reference_info.get("profile_comparison", [])}
+    out = a.summary() | {
+        "drift": a.drift.to_dict(),
+        "output_drift_detail": a.output_drift.to_dict(),
+        "segments": a.segments.to_dict("records"),
+        "kpi_table": a.kpi.to_dict("records") if a.kpi is not None else [],
+        "reference_version": reference_info["version"],
+        "reference_metric": reference_info.get("holdout_metric"),
+        "threshold": reference_info.get("threshold"),
+        "reference_window": reference_info.get("reference_window"),
+        "profile_comparison": reference_info.get("profile_comparison", []),
+    }
     if settings.model.task == "binary_classification" and a.labelled is not None:
         sample = a.labelled.sample(min(len(a.labelled), LABELLED_SAMPLE_ROWS), random_state=0)
         out["labelled_scores"] = {"y_true": sample["actual"].tolist(), "score": sample[monitoring_lib.PREDICTION].tolist()}
-    log_metadata({"input_drift": a.drift.severity, "output_drift": a.output_drift.severity, "label_completeness": a.label_completeness, **({f"live_{m}": a.performance[m]} if a.performance and m in a.performance else {})})
+    log_metadata(
+        {
+            "input_drift": a.drift.severity,
+            "output_drift": a.output_drift.severity,
+            "label_completeness": a.label_completeness,
+            **({f"live_{m}": a.performance[m]} if a.performance and m in a.performance else {}),
+        }
+    )
     return out
 
 
@@ -135,16 +171,35 @@ def alerts_and_triggers(settings: Settings, assessment: dict, on_demand: bool = 
         min_label_completeness=settings.schedule.min_label_completeness,
         label_completeness=assessment["label_completeness"],
         last_training=decisions.last_training_time(settings.model.name),
-        now=datetime.now(timezone.utc),
+        now=datetime.now(UTC),
         windows_since_retrain=decisions.windows_since_retrain(settings.model.name),
     )
-    decisions.append({"model": settings.model.name, "version": assessment.get("reference_version"), "action": "retrain" if trigger.retrain else "no_retrain", "reason": "; ".join(trigger.reasons), "window": assessment["window"], "triggers": trigger.triggers, "git_commit": git_commit(), "env": settings.environment.name})
+    decisions.append(
+        {
+            "model": settings.model.name,
+            "version": assessment.get("reference_version"),
+            "action": "retrain" if trigger.retrain else "no_retrain",
+            "reason": "; ".join(trigger.reasons),
+            "window": assessment["window"],
+            "triggers": trigger.triggers,
+            "git_commit": git_commit(),
+            "env": settings.environment.name,
+        }
+    )
 
     rollback = None
     prod = registry_lib.production(settings.model.name)
     promoted = decisions.latest(settings.model.name, action="promote", version=prod.version) if prod else None
     promoted_value = ((promoted or {}).get("metrics") or {}).get("candidate", {}).get(m) if promoted else None
-    reason = triggers_lib.decide_rollback(perf.get(m), promoted_value, assessment["label_completeness"], metric_direction(m), mon.retraining, m, min_label_completeness=settings.schedule.min_label_completeness)
+    reason = triggers_lib.decide_rollback(
+        perf.get(m),
+        promoted_value,
+        assessment["label_completeness"],
+        metric_direction(m),
+        mon.retraining,
+        m,
+        min_label_completeness=settings.schedule.min_label_completeness,
+    )
     if reason:
         rollback = registry_lib.rollback(settings, settings.model.name, reason=f"automatic: {reason}")
     out = {
@@ -173,7 +228,12 @@ def render_monitoring_report(
     settings: Settings, assessment: dict, decision: dict, reference_inputs: pd.DataFrame, window_inputs: pd.DataFrame
 ) -> Annotated[HTMLString, "monitoring_report"]:
     drift = DriftResult.from_dict(assessment["drift"])
-    notes = [f"reference: {assessment.get('reference_window', '')}", f"retraining: {'yes' if decision['retrain']['retrain'] else 'no'} ({'; '.join(decision['retrain']['reasons'])})", f"served by: {assessment['served_by']}", f"label completeness: {assessment['label_completeness']:.0%}"]
+    notes = [
+        f"reference: {assessment.get('reference_window', '')}",
+        f"retraining: {'yes' if decision['retrain']['retrain'] else 'no'} ({'; '.join(decision['retrain']['reasons'])})",
+        f"served by: {assessment['served_by']}",
+        f"label completeness: {assessment['label_completeness']:.0%}",
+    ]
     if assessment.get("performance"):
         perf = assessment["performance"]
         notes.append("live " + ", ".join(f"{k} {v:.3f}" for k, v in perf.items() if k != "rows" and isinstance(v, (int, float))))

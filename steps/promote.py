@@ -25,7 +25,11 @@ def promote_model(settings: Settings, evaluation: dict) -> Annotated[dict, "prom
     sha = registry_lib.artifact_sha(model_name, version_name)
     m = settings.evaluation.primary_metric
     log_metadata(
-        {registry_lib.SHA_KEY: sha, "evaluation": {k: evaluation[k] for k in ("candidate", "baseline", "production", "gain_vs_baseline", "gain_vs_production")}, m: evaluation["candidate"][m]},
+        {
+            registry_lib.SHA_KEY: sha,
+            "evaluation": {k: evaluation[k] for k in ("candidate", "baseline", "production", "gain_vs_baseline", "gain_vs_production")},
+            m: evaluation["candidate"][m],
+        },
         model_name=model_name,
         model_version=version_name,
     )
@@ -37,7 +41,10 @@ def promote_model(settings: Settings, evaluation: dict) -> Annotated[dict, "prom
         production_sha256=prod.artifact_sha256 if prod else None,
         evaluation_error=evaluation.get("production_error"),
     )
-    extra = {"metrics": {"candidate": evaluation["candidate"], "baseline": evaluation["baseline"], "production": evaluation.get("production")}, "checks": decision.to_dict()["checks"]}
+    extra = {
+        "metrics": {"candidate": evaluation["candidate"], "baseline": evaluation["baseline"], "production": evaluation.get("production")},
+        "checks": decision.to_dict()["checks"],
+    }
     if decision.promote:
         record = registry_lib.set_production(settings, model_name, version_name, action="promote", reason=decision.reason, extra=extra)
         stage = ModelStages.PRODUCTION.value

@@ -20,7 +20,7 @@ def _fail(key: str, message: str) -> None:
     raise ValueError(f"{key}: {message}")
 
 
-def check_references(s: "Settings") -> None:
+def check_references(s: Settings) -> None:
     columns = s.contract.columns
     if s.model.target not in columns:
         _fail("model.target", f"'{s.model.target}' is not a column of the contract ({sorted(columns)})")
@@ -49,7 +49,7 @@ def check_references(s: "Settings") -> None:
         _fail("evaluation.baseline.kind", "'prior_rate' is for binary_classification; regression uses 'seasonal_naive' or 'last_value'")
 
 
-def _check_features(s: "Settings", entities: dict) -> None:
+def _check_features(s: Settings, entities: dict) -> None:
     f, columns = s.features, s.contract.columns
     for c in f.request:
         if c not in columns:
@@ -94,13 +94,13 @@ def _check_features(s: "Settings", entities: dict) -> None:
             )
 
 
-def served_names(s: "Settings") -> list[str]:
+def served_names(s: Settings) -> list[str]:
     from runway.features.naming import feature_names
 
     return [n for v in s.features.views for n in feature_names(v, served_only=True)]
 
 
-def _check_metrics(s: "Settings") -> None:
+def _check_metrics(s: Settings) -> None:
     from runway.evaluation.metrics import metric_names
 
     known = metric_names(s.model.task)
@@ -111,7 +111,7 @@ def _check_metrics(s: "Settings") -> None:
             _fail("evaluation.metrics", f"'{m}' is not a {s.model.task} metric; choose from {known}")
 
 
-def _check_estimator_params(s: "Settings") -> None:
+def _check_estimator_params(s: Settings) -> None:
     from runway.modeling.estimators import check_params
 
     problem = check_params(s.model)

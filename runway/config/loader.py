@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import yaml
 from pydantic import ValidationError
@@ -52,6 +51,12 @@ SECRET_KEYS = frozenset(
 )
 
 
+@overload
+def reveal(value: str) -> str: ...
+@overload
+def reveal(value: None) -> None: ...
+@overload
+def reveal(value: str | None) -> str | None: ...
 def reveal(value: str | None) -> str | None:
     """Resolve ``${VAR}`` references in a secret-bearing value, at use time."""
     if value is None:
@@ -187,7 +192,7 @@ def _problems(exc: ValidationError, origins: dict[str, Path], fallback: Path) ->
         msg = err["msg"]
         # Cross-section checks (runway.config.checks) put the key in the message.
         m = _CROSS_KEY.match(msg) if not loc or loc == "environment" else None
-        if m and "." in m.group(1) or (m and m.group(1) in ("entities", "features")):
+        if (m and "." in m.group(1)) or (m and m.group(1) in ("entities", "features")):
             loc, msg = m.group(1), m.group(2)
         elif msg.startswith("Value error, "):
             msg = msg.removeprefix("Value error, ")
@@ -211,7 +216,11 @@ def _check_plugin(settings: Settings, origins: dict[str, Path], fallback: Path) 
     except PluginError as exc:
         raise ConfigError(f"{_origin_of('plugin', origins, fallback)}: {exc}") from None
     except ValidationError as exc:
-        lines = [f"{_origin_of('simulation.' + '.'.join(str(p) for p in e['loc']), origins, fallback)}: key 'simulation.{'.'.join(str(p) for p in e['loc'])}': {e['msg']}" for e in exc.errors()]
+        lines = [
+            f"{_origin_of(key, origins, fallback)}: key '{key}': {e['msg']}"
+            for e in exc.errors()
+            for key in ["simulation." + ".".join(str(p) for p in e["loc"])]
+        ]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 

@@ -17,7 +17,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
-
 def _project_root() -> Path:
     """$RUNWAY_HOME, else the clone holding runway/ (source or editable install), else the working directory."""
     if env := os.environ.get("RUNWAY_HOME"):
@@ -63,7 +62,7 @@ class StreamsConfig(_Strict):
     scoring: str = Field("scoring", pattern=_SLUG)
 
     @model_validator(mode="after")
-    def _distinct(self) -> "StreamsConfig":
+    def _distinct(self) -> StreamsConfig:
         if self.history == self.scoring:
             raise ValueError("streams.history and streams.scoring must differ")
         return self
@@ -83,7 +82,7 @@ class ColumnContract(_Strict):
     max_missing_fraction: float | None = Field(None, ge=0, le=1)
 
     @model_validator(mode="after")
-    def _bounds(self) -> "ColumnContract":
+    def _bounds(self) -> ColumnContract:
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is above max ({self.max}): no value could pass")
         if self.allowed is not None and not self.allowed:
@@ -111,7 +110,7 @@ class ContractConfig(_Strict):
     max_rows: int = Field(50_000_000, ge=1)
 
     @model_validator(mode="after")
-    def _keys_are_columns(self) -> "ContractConfig":
+    def _keys_are_columns(self) -> ContractConfig:
         for name in [*self.keys, self.timestamp, *(o.column for o in self.outliers)]:
             if name not in self.columns:
                 raise ValueError(f"'{name}' is used as key/timestamp/outlier column but is not declared under columns")
@@ -163,7 +162,7 @@ class FeatureSpec(_Strict):
     serve: bool = True
 
     @model_validator(mode="after")
-    def _shape(self) -> "FeatureSpec":
+    def _shape(self) -> FeatureSpec:
         t = self.transform
         if t != "calendar" and not self.column:
             raise ValueError(f"transform '{t}' needs a column")
@@ -219,7 +218,7 @@ class FeaturesConfig(_Strict):
         return f"{self.service}_v{self.version}"
 
     @model_validator(mode="after")
-    def _unique(self) -> "FeaturesConfig":
+    def _unique(self) -> FeaturesConfig:
         names = [v.name for v in self.views]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -252,7 +251,7 @@ class ModelConfig(_Strict):
     threshold: float | Literal["auto"] = 0.5
 
     @model_validator(mode="after")
-    def _estimator_fits_task(self) -> "ModelConfig":
+    def _estimator_fits_task(self) -> ModelConfig:
         allowed = ESTIMATORS_BY_TASK[self.task]
         if self.estimator not in allowed:
             raise ValueError(f"estimator '{self.estimator}' is not available for task '{self.task}'; choose one of {list(allowed)}")
@@ -314,7 +313,7 @@ class DriftThresholds(_Strict):
     psi_bins: int = Field(10, ge=2, le=100)
 
     @model_validator(mode="after")
-    def _order(self) -> "DriftThresholds":
+    def _order(self) -> DriftThresholds:
         if self.psi_warn > self.psi_alert:
             raise ValueError(f"psi_warn ({self.psi_warn}) is above psi_alert ({self.psi_alert})")
         return self
@@ -327,7 +326,7 @@ class AlertPolicyConfig(_Strict):
     webhook_url: str | None = None
 
     @model_validator(mode="after")
-    def _n_of_m(self) -> "AlertPolicyConfig":
+    def _n_of_m(self) -> AlertPolicyConfig:
         if self.breaches_required > self.window_count:
             raise ValueError("breaches_required cannot exceed window_count")
         return self
@@ -389,12 +388,17 @@ class MonitoringConfig(_Strict):
     slow_features: list[str] = Field(default_factory=list)
 
 
+FallbackLevel = Literal["production", "last_known_good", "baseline"]
+
+
+def _default_fallback() -> list[FallbackLevel]:
+    return ["production", "last_known_good", "baseline"]
+
+
 class InferenceConfig(_Strict):
     shadow_share: float = Field(0.0, ge=0, le=1)
     # "baseline" is the use case's rule (evaluation.baseline), which always answers.
-    fallback: list[Literal["production", "last_known_good", "baseline"]] = Field(
-        default_factory=lambda: ["production", "last_known_good", "baseline"], min_length=1
-    )
+    fallback: list[FallbackLevel] = Field(default_factory=_default_fallback, min_length=1)
 
     @field_validator("fallback")
     @classmethod
@@ -431,7 +435,7 @@ class SourceConfig(_Strict):
     table: str | None = None
 
     @model_validator(mode="after")
-    def _sql_needs_table(self) -> "SourceConfig":
+    def _sql_needs_table(self) -> SourceConfig:
         if self.kind == "sql" and not self.table:
             raise ValueError("source.kind 'sql' needs source.table")
         return self
@@ -446,7 +450,7 @@ class FeastConfig(_Strict):
     offline_store: Literal["runway_asof", "duckdb"] = "duckdb"
 
     @model_validator(mode="after")
-    def _redis_needs_connection(self) -> "FeastConfig":
+    def _redis_needs_connection(self) -> FeastConfig:
         if self.online_store == "redis" and not self.redis_connection:
             raise ValueError("feast.online_store 'redis' needs feast.redis_connection")
         return self
@@ -467,7 +471,7 @@ class LockConfig(_Strict):
     url: str | None = None  # SQLAlchemy URL for backend 'sql'
 
     @model_validator(mode="after")
-    def _sql_needs_url(self) -> "LockConfig":
+    def _sql_needs_url(self) -> LockConfig:
         if self.backend == "sql" and not self.url:
             raise ValueError("lock.backend 'sql' needs lock.url (a MySQL/MariaDB or PostgreSQL SQLAlchemy URL)")
         return self
@@ -553,7 +557,7 @@ class Settings(_Strict):
         return self.model.target
 
     @model_validator(mode="after")
-    def _references(self) -> "Settings":
+    def _references(self) -> Settings:
         """Every column, entity and metric the use case names must exist."""
         from runway.config.checks import check_references
 

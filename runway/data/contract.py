@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -82,7 +82,7 @@ def validate_parts(
 
 def _type_ok(series: pd.Series, dtype: str) -> bool:
     if dtype == "string":
-        return pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series) and series.dropna().map(type).eq(str).all()
+        return pd.api.types.is_string_dtype(series) or (pd.api.types.is_object_dtype(series) and series.dropna().map(type).eq(str).all())
     if dtype == "int":
         return pd.api.types.is_integer_dtype(series)
     if dtype == "float":
@@ -176,7 +176,7 @@ def quarantine(files: Iterable[Path], report: ContractReport, quarantine_root: P
     Sources are copied, never moved: the producer's data stays where it was.
     The folder is built under a temporary name and renamed when complete.
     """
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     final = quarantine_root / f"{stamp}_{label}"
     staging = quarantine_root / f".{stamp}_{label}.partial"
     staging.mkdir(parents=True, exist_ok=False)

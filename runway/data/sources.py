@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+
 import pandas as pd
 
 from runway.config import ContractConfig, Settings, SourceConfig, reveal
@@ -91,7 +92,7 @@ def _read_file(path: Path, kind: str, contract: ContractConfig) -> pd.DataFrame:
         raise
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
-    except Exception as exc:  # pyarrow/pandas raise many types for a corrupt file
+    except Exception as exc:  # noqa: BLE001 - pyarrow/pandas raise many types for a corrupt file
         raise SourceError(f"{path}: cannot be read as {kind}: {type(exc).__name__}: {exc}") from None
     ts = contract.timestamp
     if ts in df.columns and pd.api.types.is_datetime64_any_dtype(df[ts]) and df[ts].dt.tz is None:
@@ -120,19 +121,22 @@ def read_batches(settings: Settings, stream: Stream, batches: list[str] | None =
     non_empty = [f for f in frames if len(f.columns)]
     frame = pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame()
     label = files[0].stem if len(files) == 1 else f"{files[0].stem}..{files[-1].stem}"
-    return Batch(frame=frame, files=files, fingerprint=fingerprint_files(files), label=f"{stream}_{label}".replace("=", "-"), parts=list(zip(files, frames)))
+    name = f"{stream}_{label}".replace("=", "-")
+    return Batch(frame=frame, files=files, fingerprint=fingerprint_files(files), label=name, parts=list(zip(files, frames, strict=True)))
 
 
 def _read_sql(src: SourceConfig, contract: ContractConfig, stream: Stream, until: date | None, history_stream: str) -> Batch:
     import sqlalchemy as sa
 
+    if src.table is None:
+        raise SourceError("source.table is required when source.kind is 'sql'")
     # The history stream is the table itself; another stream is <table>_<stream>.
     table = src.table if stream == history_stream else f"{src.table}_{stream}"
     engine = sa.create_engine(reveal(src.location))
     try:
         query = sa.text(f"SELECT * FROM {sa.sql.quoted_name(table, quote=True)}")  # noqa: S608 - table name from config
         frame = pd.read_sql(query, engine)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any driver error means the table cannot be read
         raise SourceError(f"{src.location.split('@')[-1]}: cannot read table '{table}': {type(exc).__name__}: {exc}") from None
     finally:
         engine.dispose()

@@ -77,7 +77,9 @@ def _asof(targets: pd.DataFrame, table: pd.DataFrame, timestamp: str, probe: pd.
     left["_row"] = np.arange(len(targets))
     right = table[[*by, timestamp, value]].rename(columns={timestamp: "_probe"})
     right["_probe"] = right["_probe"].astype(left["_probe"].dtype)
-    out = pd.merge_asof(left.sort_values("_probe"), right.sort_values("_probe"), on="_probe", by=by or None, direction="backward", allow_exact_matches=not strict)
+    out = pd.merge_asof(
+        left.sort_values("_probe"), right.sort_values("_probe"), on="_probe", by=by or None, direction="backward", allow_exact_matches=not strict
+    )
     return out.sort_values("_row")[value].to_numpy(dtype=float)
 
 
@@ -120,14 +122,14 @@ def prior_rate(history: pd.DataFrame, targets: pd.DataFrame, timestamp: str, tar
     return np.where(np.isnan(pred), overall, pred)
 
 
-def baseline_lag_days(settings: "Settings") -> int:
+def baseline_lag_days(settings: Settings) -> int:
     """How many days before a target date an actual must be dated to be used:
     the forecast horizon, or the label delay if longer (a label of a date is
     recorded that many days after it), at least one day."""
     return max(1, settings.features.horizon_days, settings.schedule.label_delay_days)
 
 
-def baseline_predictions(settings: "Settings", history: pd.DataFrame, targets: pd.DataFrame) -> np.ndarray:
+def baseline_predictions(settings: Settings, history: pd.DataFrame, targets: pd.DataFrame) -> np.ndarray:
     """The use case's baseline (``evaluation.baseline``) for ``targets`` rows,
     from the actuals in ``history`` (only those known to the caller)."""
     b = settings.evaluation.baseline
@@ -141,7 +143,7 @@ def baseline_predictions(settings: "Settings", history: pd.DataFrame, targets: p
     raise ValueError(f"evaluation.baseline.kind: unknown baseline {b.kind!r}; known: {list(KINDS)}")
 
 
-def baseline_label(settings: "Settings") -> str:
+def baseline_label(settings: Settings) -> str:
     """How reports and decisions name the baseline, e.g. 'seasonal naive (7 days)'."""
     b = settings.evaluation.baseline
     if b.kind == "seasonal_naive":

@@ -60,7 +60,9 @@ def decide(
     if not candidate_sha256:
         return Decision(False, "candidate artifact has no sha256: cannot record what would be promoted")
     if production_sha256 and candidate_sha256 == production_sha256:
-        return Decision(False, f"duplicate: the candidate artifact is identical to production version {report.production_version} (sha256 {candidate_sha256[:12]})")
+        return Decision(
+            False, f"duplicate: the candidate artifact is identical to production version {report.production_version} (sha256 {candidate_sha256[:12]})"
+        )
 
     metric = report.primary_metric
     try:
@@ -75,7 +77,19 @@ def decide(
     checks = [_gain_check("beats_baseline", report.gain_vs_baseline, policy.min_improvement_vs_baseline, metric, cand, base_name, base)]
     ref_who, ref_name = "baseline", base_name
     if report.production is not None:
-        checks.append(_gain_check("beats_production", report.gain_vs_production, policy.min_improvement_vs_production, metric, cand, f"production v{report.production_version}", prod))
+        if prod is None:  # read above whenever report.production is set
+            raise ValueError(f"production v{report.production_version} has no {metric} value")
+        checks.append(
+            _gain_check(
+                "beats_production",
+                report.gain_vs_production,
+                policy.min_improvement_vs_production,
+                metric,
+                cand,
+                f"production v{report.production_version}",
+                prod,
+            )
+        )
         ref_who, ref_name = "production", f"production v{report.production_version}"
 
     tol = policy.slice_regression_tolerance
@@ -83,7 +97,7 @@ def decide(
     regressions = []
     for s in report.slices:
         c, r = s.get(cand_col), s.get(ref_col)
-        if s.get("rows", 0) < policy.min_slice_rows or not _finite(c, r):
+        if s.get("rows", 0) < policy.min_slice_rows or c is None or r is None or not _finite(c, r):
             continue
         if relative_degradation(direction, c, r) > tol:
             regressions.append(f"{s['slice']} ({c:.3f} vs {r:.3f})")
@@ -92,7 +106,9 @@ def decide(
         Check(
             "no_slice_regression",
             not regressions,
-            f"slices worse than {ref_name} by more than {tol:.0%} in {scope}: {', '.join(regressions)}" if regressions else f"no slice worse than {ref_name} by more than {tol:.0%} in {scope}",
+            f"slices worse than {ref_name} by more than {tol:.0%} in {scope}: {', '.join(regressions)}"
+            if regressions
+            else f"no slice worse than {ref_name} by more than {tol:.0%} in {scope}",
         )
     )
     failed = [c for c in checks if not c.passed]

@@ -21,8 +21,9 @@ twice counts twice, exactly as if its rows were duplicated).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -133,7 +134,14 @@ def calibration_bins(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> list
     for i in range(bins):
         m = b == i
         if m.any():
-            out.append({"bin": f"[{edges[i]:.1f}, {edges[i + 1]:.1f}{']' if i == bins - 1 else ')'}", "rows": int(m.sum()), "mean_predicted": float(p[m].mean()), "observed_rate": float(y[m].mean())})
+            out.append(
+                {
+                    "bin": f"[{edges[i]:.1f}, {edges[i + 1]:.1f}{']' if i == bins - 1 else ')'}",
+                    "rows": int(m.sum()),
+                    "mean_predicted": float(p[m].mean()),
+                    "observed_rate": float(y[m].mean()),
+                }
+            )
     return out
 
 
@@ -165,6 +173,8 @@ class Metric:
             num, den = self.parts(y, p, threshold)
             v = _ratio(num, den, weight)
             return float(self.finish(v)) if self.finish is not None and np.isfinite(v) else v
+        if self.func is None:
+            raise ValueError(f"metric {self.name!r} defines neither parts nor func")
         return float(self.func(y, p, threshold, weight))
 
     def loss(self, value: float) -> float:
@@ -185,12 +195,25 @@ METRICS: dict[str, Metric] = {
         _reg("mae", "lower", "mean absolute error", "MAE is undefined on zero rows", parts=_parts_abs),
         _reg("rmse", "lower", "root mean squared error", "RMSE is undefined on zero rows", parts=_parts_sq, finish=np.sqrt),
         _reg("wape", "lower", "weighted absolute percentage error: sum|error| / sum|actual|", "WAPE is undefined when every actual is zero", parts=_parts_wape),
-        _reg("bias", "zero", "signed relative bias sum(error) / sum|actual| (positive: over-forecasting); compared on |bias|", "bias is undefined when every actual is zero", parts=_parts_bias),
+        _reg(
+            "bias",
+            "zero",
+            "signed relative bias sum(error) / sum|actual| (positive: over-forecasting); compared on |bias|",
+            "bias is undefined when every actual is zero",
+            parts=_parts_bias,
+        ),
         _clf("roc_auc", "higher", "area under the ROC curve", "roc_auc is undefined when the actuals hold a single class (both are needed)", func=_roc_auc),
         _clf("pr_auc", "higher", "average precision (area under the precision-recall curve)", "pr_auc is undefined when no actual is positive", func=_pr_auc),
         _clf("log_loss", "lower", "mean negative log-likelihood of the actual class", "log_loss is undefined on zero rows", parts=_parts_log_loss),
         _clf("brier", "lower", "mean squared error of the probability", "brier is undefined on zero rows", parts=_parts_sq),
-        _clf("f1", "higher", "F1 score at the model's decision threshold", "f1 is undefined when no row is positive, actual or predicted", parts=_parts_f1, uses_threshold=True),
+        _clf(
+            "f1",
+            "higher",
+            "F1 score at the model's decision threshold",
+            "f1 is undefined when no row is positive, actual or predicted",
+            parts=_parts_f1,
+            uses_threshold=True,
+        ),
         _clf("ece", "lower", f"expected calibration error ({ECE_BINS} equal-width bins)", "ece is undefined on zero rows", func=_ece),
     )
 }
@@ -318,7 +341,7 @@ class Metrics:
         return {**{k: float(v) for k, v in self.values.items()}, "rows": int(self.rows)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Metrics":
+    def from_dict(cls, d: dict) -> Metrics:
         return cls({k: float(v) for k, v in d.items() if k != "rows"}, int(d["rows"]))
 
 
@@ -371,7 +394,9 @@ def ece(y, p) -> float:
     return _value(METRICS["ece"], *_check_inputs("binary_classification", y, p))
 
 
-def slice_metrics(frame: pd.DataFrame, by: str, y: str, p: str, task: str = "regression", names: list[str] | None = None, threshold: float | None = None) -> pd.DataFrame:
+def slice_metrics(
+    frame: pd.DataFrame, by: str, y: str, p: str, task: str = "regression", names: list[str] | None = None, threshold: float | None = None
+) -> pd.DataFrame:
     """Metrics per value of ``by``; one row per slice, NaN where a metric is
     undefined on a slice (e.g. roc_auc of a slice with one class)."""
     names = list(names) if names else metric_names(task)
@@ -436,7 +461,7 @@ def bootstrap_relative_gain(
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, k, size=(samples, k))
     counts = np.bincount((np.arange(samples)[:, None] * k + draws).ravel(), minlength=samples * k).reshape(samples, k).astype(float)
-    if m.decomposable:
+    if m.parts is not None:  # m.decomposable, spelled out so the type narrows
         per = np.zeros((4, k))
         for i, (pred, t) in enumerate(((c, threshold), (r, rt))):
             num, den = m.parts(y, pred, t)

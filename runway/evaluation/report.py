@@ -88,7 +88,9 @@ def _none_if_nan(v):
     return None if isinstance(v, float) and not np.isfinite(v) else v
 
 
-def _slices(by: str, values: np.ndarray, y: np.ndarray, preds: dict[str, tuple[np.ndarray, float | None]], task: str, names: list[str], primary: str) -> list[dict]:
+def _slices(
+    by: str, values: np.ndarray, y: np.ndarray, preds: dict[str, tuple[np.ndarray, float | None]], task: str, names: list[str], primary: str
+) -> list[dict]:
     frame = pd.DataFrame({"slice": values, "y": y, **{k: p for k, (p, _) in preds.items()}})
     parts: list[pd.DataFrame] = []
     for who, (_, t) in preds.items():
@@ -132,7 +134,9 @@ def evaluate(
     days = holdout[timestamp].to_numpy()
 
     def gain(reference: np.ndarray, reference_threshold: float | None) -> GainInterval:
-        return bootstrap_relative_gain(y, candidate_pred, reference, days, primary, cfg.bootstrap_samples, cfg.confidence, cfg.seed, threshold, reference_threshold)
+        return bootstrap_relative_gain(
+            y, candidate_pred, reference, days, primary, cfg.bootstrap_samples, cfg.confidence, cfg.seed, threshold, reference_threshold
+        )
 
     report = EvaluationReport(
         primary_metric=primary,
@@ -166,11 +170,11 @@ def evaluate(
 
 
 def evaluate_candidate(
-    settings: "Settings",
-    model: "ModelArtifact",
+    settings: Settings,
+    model: ModelArtifact,
     holdout: pd.DataFrame,
     history: pd.DataFrame,
-    production: "ModelArtifact | None" = None,
+    production: ModelArtifact | None = None,
     production_version: str | None = None,
 ) -> EvaluationReport:
     """``evaluate`` with the use case's baseline computed from ``history``
@@ -202,13 +206,19 @@ def report_from_dict(d: dict) -> EvaluationReport:
     def g(x: dict | None) -> GainInterval | None:
         return GainInterval(**x) if x else None
 
+    def required(key: str) -> dict:
+        x = d[key]
+        if not x:
+            raise ValueError(f"evaluation report has no '{key}': every report carries the candidate, the baseline and the gain over it")
+        return x
+
     holdout = d.get("holdout") or ["", ""]
     return EvaluationReport(
         primary_metric=d["primary_metric"],
         rows=d["rows"],
-        candidate=m(d["candidate"]),
-        baseline=m(d["baseline"]),
-        gain_vs_baseline=g(d["gain_vs_baseline"]),
+        candidate=Metrics.from_dict(required("candidate")),
+        baseline=Metrics.from_dict(required("baseline")),
+        gain_vs_baseline=GainInterval(**required("gain_vs_baseline")),
         production=m(d.get("production")),
         production_version=d.get("production_version"),
         gain_vs_production=g(d.get("gain_vs_production")),

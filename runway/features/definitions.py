@@ -90,9 +90,7 @@ def build_objects(settings: Settings, data_dir: str | os.PathLike[str]):
     entities: dict[str, Entity] = {}
     for e in settings.entities:
         if len(e.join_keys) != 1:
-            raise FeatureDefinitionError(
-                f"entities.{e.name}: Feast entities have exactly one join key, got {e.join_keys}; declare one entity per key"
-            )
+            raise FeatureDefinitionError(f"entities.{e.name}: Feast entities have exactly one join key, got {e.join_keys}; declare one entity per key")
         key = e.join_keys[0]
         entities[e.name] = Entity(
             name=e.name,

@@ -118,10 +118,7 @@ def feature_columns(settings: Settings) -> dict[str, list[str]]:
 
 def table_columns(settings: Settings) -> dict[str, list[str]]:
     """All columns of each table, in order: keys, timestamps, features."""
-    return {
-        v.name: [*view_join_keys(settings, v), EVENT_TIMESTAMP, CREATED_TIMESTAMP, *feature_names(v)]
-        for v in settings.features.views
-    }
+    return {v.name: [*view_join_keys(settings, v), EVENT_TIMESTAMP, CREATED_TIMESTAMP, *feature_names(v)] for v in settings.features.views}
 
 
 def required_columns(settings: Settings) -> list[str]:
@@ -476,6 +473,7 @@ class _View:
             x = self._g(("v", c, "first"))
             res = _count(x, w, minp) if stat == "count" else getattr(_rolling(x, w, minp), stat)().to_numpy()
         else:
+
             def total(p: str) -> np.ndarray:
                 return _rolling(self._g((p, c)), w, minp).sum().to_numpy()
 

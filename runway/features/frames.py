@@ -25,7 +25,11 @@ def carried_columns(settings: Settings) -> list[str]:
     """Row columns that travel beside the features: the timestamp, request
     features, the target, and the columns slices and segments are cut by."""
     slice_by = [settings.evaluation.slice_by] if settings.evaluation.slice_by else []
-    return list(dict.fromkeys([settings.timestamp, *settings.features.request, settings.target, *settings.monitoring.segment_by, *settings.monitoring.categorical, *slice_by]))
+    return list(
+        dict.fromkeys(
+            [settings.timestamp, *settings.features.request, settings.target, *settings.monitoring.segment_by, *settings.monitoring.categorical, *slice_by]
+        )
+    )
 
 
 def attach_request_features(features: pd.DataFrame, rows: pd.DataFrame, settings: Settings) -> pd.DataFrame:

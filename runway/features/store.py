@@ -305,9 +305,7 @@ def apply(store, settings: Settings):
         )
     repo = build_objects(settings, feature_data_dir(settings, store.repo_path))
     with contextlib.redirect_stdout(io.StringIO()) as out:
-        apply_total_with_repo_instance(
-            store, store.project, store.registry, repo, skip_source_validation=False
-        )
+        apply_total_with_repo_instance(store, store.project, store.registry, repo, skip_source_validation=False)
     logger.debug("feast apply (%s):\n%s", store.project, out.getvalue().strip())
     return repo
 
@@ -484,9 +482,7 @@ def _known_key_sets(store_or_tables: Any, service_name: str | None) -> list[tupl
         if not _is_url(path) and not Path(path).is_absolute():
             path = str(Path(store.repo_path) / path)
         if not Path(path).exists():
-            raise FeatureStoreError(
-                f"source of feature view '{fv.name}' ({path}) does not exist: write the feature tables first"
-            )
+            raise FeatureStoreError(f"source of feature view '{fv.name}' ({path}) does not exist: write the feature tables first")
         source_keys = [k for k in fv.join_keys if k != _DUMMY_ID]
         idx = _source_keys(path, source_keys)
         out.append((fv.name, keys, idx))
@@ -585,19 +581,12 @@ def historical_features(
     keys = entity_keys(store, service_name)
     missing = [k for k in keys if k not in entity_df.columns]
     if missing:
-        raise EntityFrameError(
-            f"entity_df lacks key column(s) {missing} needed by feature service '{service_name}'; "
-            f"has {list(entity_df.columns)}"
-        )
+        raise EntityFrameError(f"entity_df lacks key column(s) {missing} needed by feature service '{service_name}'; has {list(entity_df.columns)}")
     if timestamp_column not in entity_df.columns:
-        raise EntityFrameError(
-            f"entity_df lacks the timestamp column '{timestamp_column}'; has {list(entity_df.columns)}"
-        )
+        raise EntityFrameError(f"entity_df lacks the timestamp column '{timestamp_column}'; has {list(entity_df.columns)}")
     clash = [c for c in entity_df.columns if c in names]
     if clash:
-        raise EntityFrameError(
-            f"entity_df column(s) {clash} have the name of feature(s) of '{service_name}': drop or rename them"
-        )
+        raise EntityFrameError(f"entity_df column(s) {clash} have the name of feature(s) of '{service_name}': drop or rename them")
     if _ROW in entity_df.columns:
         raise EntityFrameError(f"entity_df must not have a column named '{_ROW}'")
     for col in [*keys, timestamp_column]:
@@ -691,4 +680,3 @@ def online_features(
                 unknown,
             )
     return out
-

@@ -12,9 +12,10 @@ import hashlib
 import json
 import os
 import subprocess
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from runway.config import PROJECT_ROOT
 
@@ -23,11 +24,21 @@ GENESIS = "0" * 64
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"],  # noqa: S607 - git from PATH, as a developer runs it
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         sha = out.stdout.strip()
         if out.returncode != 0 or not sha:
             return "unknown"
-        dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"],  # noqa: S607 - git from PATH
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return f"{sha}{'-dirty' if dirty else ''}"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -61,7 +72,7 @@ class DecisionLog:
                 fh.seek(0)
                 lines = [ln for ln in fh.read().splitlines() if ln.strip()]
                 prev = hashlib.sha256(lines[-1].encode()).hexdigest() if lines else GENESIS
-                record = {"time": datetime.now(timezone.utc).isoformat(), **entry, "prev_sha256": prev}
+                record = {"time": datetime.now(UTC).isoformat(), **entry, "prev_sha256": prev}
                 fh.seek(0, os.SEEK_END)
                 fh.write(json.dumps(record, sort_keys=True, default=str) + "\n")
                 fh.flush()
@@ -72,7 +83,8 @@ class DecisionLog:
 
     def verify(self) -> list[str]:
         """Problems with the chain; empty when every line links to the one before."""
-        problems, prev = [], GENESIS
+        problems: list[str] = []
+        prev = GENESIS
         if not self.path.exists():
             return problems
         for n, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):

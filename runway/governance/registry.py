@@ -74,7 +74,8 @@ def _model_exists(model: str) -> bool:
 def list_versions(model: str, stage: str | None = None) -> list[VersionInfo]:
     if not _model_exists(model):
         return []
-    out, page = [], 1
+    out: list[VersionInfo] = []
+    page = 1
     while True:
         resp = Client().list_model_versions(model=model, stage=stage, page=page, size=100, hydrate=True)
         out.extend(_info(mv) for mv in resp.items)
@@ -86,7 +87,9 @@ def list_versions(model: str, stage: str | None = None) -> list[VersionInfo]:
 def production(model: str) -> VersionInfo | None:
     prods = list_versions(model, stage=ModelStages.PRODUCTION.value)
     if len(prods) > 1:
-        raise MultipleProductionError(f"model '{model}' has {len(prods)} production versions ({', '.join(p.version for p in prods)}); run `python run.py registry check --repair`")
+        raise MultipleProductionError(
+            f"model '{model}' has {len(prods)} production versions ({', '.join(p.version for p in prods)}); run `python run.py registry check --repair`"
+        )
     return prods[0] if prods else None
 
 
@@ -158,7 +161,16 @@ def set_candidate_stage(settings: Settings, model: str, version_name: str, stage
 
 def record_rejection(settings: Settings, model: str, version_name: str, reason: str, extra: dict | None = None, sha: str | None = None) -> dict:
     return decision_log(settings).append(
-        {"model": model, "version": version_name, "action": "reject", "reason": reason, "artifact_sha256": sha, "git_commit": git_commit(), "env": settings.environment.name, **(extra or {})}
+        {
+            "model": model,
+            "version": version_name,
+            "action": "reject",
+            "reason": reason,
+            "artifact_sha256": sha,
+            "git_commit": git_commit(),
+            "env": settings.environment.name,
+            **(extra or {}),
+        }
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -28,9 +29,16 @@ class ArtifactIntegrityError(RuntimeError):
     """A model artifact's bytes do not match the sha256 recorded for it."""
 
 
+class Estimator(Protocol):
+    """A fitted scikit-learn estimator or pipeline (classifiers also have
+    ``classes_`` and ``predict_proba``)."""
+
+    def predict(self, x: pd.DataFrame, /) -> Any: ...
+
+
 @dataclass
 class ModelArtifact:
-    estimator: object
+    estimator: Estimator
     features: list[str]
     target: str
     task: str
@@ -152,7 +160,10 @@ def _tune_threshold(labelled: pd.DataFrame, features: list[str], cfg: ModelConfi
     early, late = labelled[day < cut], labelled[day >= cut]
     y_late = _labels(late[cfg.target], cfg.target)
     if np.unique(y_late).size < 2:
-        raise ValueError(f"model.threshold 'auto': the tuning days ({str(late[timestamp].min())[:10]} to {str(late[timestamp].max())[:10]}) hold one class only; set a fixed threshold")
+        raise ValueError(
+            f"model.threshold 'auto': the tuning days ({str(late[timestamp].min())[:10]} to {str(late[timestamp].max())[:10]}) "
+            "hold one class only; set a fixed threshold"
+        )
     est = _fit(cfg, early[features].astype(float), _labels(early[cfg.target], cfg.target), "model.threshold 'auto' (fit on the first 80% of training days)")
     threshold, best = best_f1_threshold(y_late, _positive_proba(est, late[features].astype(float)))
     detail = {

@@ -265,8 +265,8 @@ def evaluate_alerts(window_id: str, breaches: Sequence[Breach], log: AlertLog, p
     window_id = str(window_id)
     n_req, m = policy.breaches_required, policy.window_count
     history = [w for w in log.windows() if w.window_id != window_id]
-    previous = history[-(m - 1):] if m > 1 else []
-    cooldown_ids = {w.window_id for w in (history[-policy.cooldown_windows:] if policy.cooldown_windows else [])}
+    previous = history[-(m - 1) :] if m > 1 else []
+    cooldown_ids = {w.window_id for w in (history[-policy.cooldown_windows :] if policy.cooldown_windows else [])}
     cooldown_ids.add(window_id)  # re-running a window never re-raises its alerts
     recent_alerts = [a for a in log.alerts() if a.window_id in cooldown_ids]
 
@@ -331,8 +331,8 @@ def send_webhook(url: str | None, alerts: Sequence[Alert], timeout: float = 5.0)
         return WebhookResult(sent=False, ok=False, error=f"webhook URL scheme must be http or https, got {scheme!r}")
     try:
         body = json.dumps(webhook_payload(alerts), allow_nan=False, default=str).encode()
-        req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": "runway-alerts/1"})
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": "runway-alerts/1"})  # noqa: S310 - scheme checked above: http(s) only
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - scheme checked above
             status = int(resp.status)
         ok = 200 <= status < 300
         if not ok:
@@ -353,7 +353,9 @@ class WindowOutcome:
     webhook: WebhookResult
 
 
-def process_window(window_id: str, breaches: Sequence[Breach], log: AlertLog, policy: AlertPolicyConfig, *, send: bool = True, timeout: float = 5.0) -> WindowOutcome:
+def process_window(
+    window_id: str, breaches: Sequence[Breach], log: AlertLog, policy: AlertPolicyConfig, *, send: bool = True, timeout: float = 5.0
+) -> WindowOutcome:
     """Evaluate, record and (optionally) send, in one call: the read-decide-
     append runs under the log's lock so two concurrent runs cannot both raise
     the same alert; the webhook is called after the lock is released, and its
@@ -363,7 +365,19 @@ def process_window(window_id: str, breaches: Sequence[Breach], log: AlertLog, po
         log.record_window(window_id, breaches, alerts)
     result = send_webhook(policy.webhook_url, alerts, timeout) if send else WebhookResult(sent=False, ok=True)
     if alerts and send:
-        log.append([{"type": "delivery", "window_id": str(window_id), "at": _now(), "sent": result.sent, "ok": result.ok, "status": result.status, "error": result.error}])
+        log.append(
+            [
+                {
+                    "type": "delivery",
+                    "window_id": str(window_id),
+                    "at": _now(),
+                    "sent": result.sent,
+                    "ok": result.ok,
+                    "status": result.status,
+                    "error": result.error,
+                }
+            ]
+        )
     return WindowOutcome(alerts, result)
 
 
@@ -457,7 +471,9 @@ def seasonal_reference_window(
     expected = (s_end - s_start).days + 1
     covered = days[mask].nunique()
     if covered / expected >= min_coverage:
-        return SeasonalReference(history.loc[mask], s_start.date(), s_end.date(), "seasonal", f"same {expected} days {season_days} days earlier ({covered}/{expected} days present)")
+        return SeasonalReference(
+            history.loc[mask], s_start.date(), s_end.date(), "seasonal", f"same {expected} days {season_days} days earlier ({covered}/{expected} days present)"
+        )
 
     t_start, t_end = start - timedelta(days=fallback_days), start - timedelta(days=1)
     mask = (days >= t_start) & (days <= t_end)
@@ -467,7 +483,10 @@ def seasonal_reference_window(
             f"nor {t_start.date()}..{t_end.date()} (trailing) in column '{timestamp_col}'"
         )
     return SeasonalReference(
-        history.loc[mask], t_start.date(), t_end.date(), "trailing",
+        history.loc[mask],
+        t_start.date(),
+        t_end.date(),
+        "trailing",
         f"only {covered}/{expected} days of the seasonal window {s_start.date()}..{s_end.date()} in history; "
         f"using the {fallback_days} days before the window, which includes seasonal change",
     )

@@ -214,7 +214,7 @@ def _ks_stat_sorted(a: np.ndarray, b: np.ndarray) -> float:
     """
     n, m = a.size, b.size
     d = 0.0
-    for own, other, n_own, n_other, sign in ((a, b, n, m, 1.0), (b, a, m, n, -1.0)):
+    for own, other, n_own, n_other, _sign in ((a, b, n, m, 1.0), (b, a, m, n, -1.0)):
         ends = np.flatnonzero(np.append(own[1:] != own[:-1], True))
         f_own = (ends + 1) / n_own
         f_other = np.searchsorted(other, own[ends], side="right") / n_other
@@ -423,7 +423,24 @@ class FeatureDrift:
         return cls(**kw)
 
 
-TABLE_COLUMNS = ["feature", "kind", "psi", "ks_stat", "ks_pvalue", "js", "missing_ref", "missing_cur", "severity", "reason", "psi_pvalue", "chi2_pvalue", "missing_pvalue", "n_ref", "n_cur", "new_categories"]
+TABLE_COLUMNS = [
+    "feature",
+    "kind",
+    "psi",
+    "ks_stat",
+    "ks_pvalue",
+    "js",
+    "missing_ref",
+    "missing_cur",
+    "severity",
+    "reason",
+    "psi_pvalue",
+    "chi2_pvalue",
+    "missing_pvalue",
+    "n_ref",
+    "n_cur",
+    "new_categories",
+]
 
 
 @dataclass(frozen=True)
@@ -658,7 +675,7 @@ def drift_report(
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drift") as ex:
             results = list(ex.map(run, tasks))
-    rows.update({t[0]: r for t, r in zip(tasks, results)})
+    rows.update({t[0]: r for t, r in zip(tasks, results, strict=False)})
     features = tuple(rows[c] for c in cols if c in rows)
     overall = max_severity(*(f.severity for f in features), *(s.severity for s in changes))
     th_dict = {k: float(v) for k, v in th.model_dump().items()} | {"ks_statistic": ks_thr}

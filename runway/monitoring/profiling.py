@@ -28,7 +28,6 @@ Notes on whylogs 1.6.4 (the pinned version) with numpy 2:
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,16 +36,16 @@ os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "1")  # read by whylogs at import
 
 import numpy as np
 import pandas as pd
-
-from runway.data.io import atomic_write_bytes
 import whylogs as why
 from whylogs.core import DatasetProfileView, DatasetSchema
 from whylogs.core.preprocessing import ColumnProperties
 
+from runway.data.io import atomic_write_bytes
+
 try:  # whylogs may have been imported before us; switch telemetry off anyway.
     import whylogs.api.usage_stats as _usage
 
-    _usage._TELEMETRY_DISABLED = True
+    _usage._TELEMETRY_DISABLED = True  # noqa: SLF001 - whylogs has no public switch
 except Exception:  # noqa: BLE001, S110 # pragma: no cover - private module moved; the env var still applies
     pass
 
@@ -67,7 +66,7 @@ def _homogeneous(s: pd.Series) -> bool:
         return bool(np.isfinite(s.to_numpy()).all())
     if dt.kind == "b":
         return True
-    return dt == object and len(s) > 0 and pd.api.types.infer_dtype(s, skipna=False) == "string"
+    return dt.kind == "O" and len(s) > 0 and pd.api.types.infer_dtype(s, skipna=False) == "string"
 
 
 def _prepare_chunk(chunk: pd.DataFrame) -> tuple[pd.DataFrame, DatasetSchema]:
@@ -254,9 +253,26 @@ def sketch_ks(reference_view: DatasetProfileView, current_view: DatasetProfileVi
 
 
 COMPARE_COLUMNS = [
-    "column", "status", "count_ref", "count_cur", "null_fraction_ref", "null_fraction_cur", "null_fraction_change",
-    "mean_ref", "mean_cur", "mean_shift_sd", "stddev_ref", "stddev_cur", "stddev_ratio", "median_ref", "median_cur",
-    "sketch_ks", "cardinality_ref", "cardinality_cur", "type_ref", "type_cur",
+    "column",
+    "status",
+    "count_ref",
+    "count_cur",
+    "null_fraction_ref",
+    "null_fraction_cur",
+    "null_fraction_change",
+    "mean_ref",
+    "mean_cur",
+    "mean_shift_sd",
+    "stddev_ref",
+    "stddev_cur",
+    "stddev_ratio",
+    "median_ref",
+    "median_cur",
+    "sketch_ks",
+    "cardinality_ref",
+    "cardinality_cur",
+    "type_ref",
+    "type_cur",
 ]
 
 
@@ -272,18 +288,28 @@ def compare_profiles(reference_view: DatasetProfileView, current_view: DatasetPr
         in_r, in_c = column in ref.index, column in cur.index
         r = ref.loc[column] if in_r else pd.Series(dtype=object)
         c = cur.loc[column] if in_c else pd.Series(dtype=object)
-        g = lambda s, k: _num(s.get(k)) if len(s) else float("nan")
+
+        def g(s, k):
+            return _num(s.get(k)) if len(s) else float("nan")
+
         sd_r = g(r, "stddev")
         row = {
             "column": column,
             "status": "both" if in_r and in_c else ("missing" if in_r else "new"),
-            "count_ref": g(r, "count"), "count_cur": g(c, "count"),
-            "null_fraction_ref": g(r, "null_fraction"), "null_fraction_cur": g(c, "null_fraction"),
-            "mean_ref": g(r, "mean"), "mean_cur": g(c, "mean"),
-            "stddev_ref": sd_r, "stddev_cur": g(c, "stddev"),
-            "median_ref": g(r, "median"), "median_cur": g(c, "median"),
-            "cardinality_ref": g(r, "cardinality_est"), "cardinality_cur": g(c, "cardinality_est"),
-            "type_ref": r.get("inferred_type") if in_r else None, "type_cur": c.get("inferred_type") if in_c else None,
+            "count_ref": g(r, "count"),
+            "count_cur": g(c, "count"),
+            "null_fraction_ref": g(r, "null_fraction"),
+            "null_fraction_cur": g(c, "null_fraction"),
+            "mean_ref": g(r, "mean"),
+            "mean_cur": g(c, "mean"),
+            "stddev_ref": sd_r,
+            "stddev_cur": g(c, "stddev"),
+            "median_ref": g(r, "median"),
+            "median_cur": g(c, "median"),
+            "cardinality_ref": g(r, "cardinality_est"),
+            "cardinality_cur": g(c, "cardinality_est"),
+            "type_ref": r.get("inferred_type") if in_r else None,
+            "type_cur": c.get("inferred_type") if in_c else None,
         }
         row["null_fraction_change"] = row["null_fraction_cur"] - row["null_fraction_ref"]
         # A constant reference column has sd 0: a shift there has no scale.

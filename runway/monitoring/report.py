@@ -65,7 +65,8 @@ def _fmt(v: Any, digits: int = 3) -> str:
     if isinstance(v, (float, np.floating)):
         if not math.isfinite(v):
             return "–"
-        if v != 0 and (abs(v) < 10 ** -digits or abs(v) >= 1e6):
+        mag = math.fabs(v)  # abs() of float | np.floating infers as object
+        if v != 0 and (mag < 10**-digits or mag >= 1e6):
             return f"{v:.2e}"
         return f"{v:.{digits}f}"
     return str(v)
@@ -372,9 +373,7 @@ def _classification_section(y_true: Any, score: Any, threshold: float | None) ->
         summary += f"; at threshold {threshold:.3g}: {int(flagged.sum()):,} flagged, {int((flagged & (y == 1)).sum()):,} of them positive"
     return (
         "<h2>Classification: labelled scores of this window</h2>"
-        f'<p class="muted">{_e(summary)}</p><div class="plots">'
-        + "".join(f"<figure>{_img(b64, alt, 'wide')}</figure>" for b64, alt in figs)
-        + "</div>"
+        f'<p class="muted">{_e(summary)}</p><div class="plots">' + "".join(f"<figure>{_img(b64, alt, 'wide')}</figure>" for b64, alt in figs) + "</div>"
     )
 
 
@@ -400,7 +399,7 @@ def _alerts_list(alerts: Sequence[Any]) -> str:
         return '<p class="muted">No alerts raised for this window (breaches alone do not page: see the alert policy).</p>'
     items = []
     for a in alerts:
-        d = a.to_dict() if hasattr(a, "to_dict") else (asdict(a) if is_dataclass(a) else dict(a))
+        d = a.to_dict() if hasattr(a, "to_dict") else (asdict(a) if is_dataclass(a) and not isinstance(a, type) else dict(a))
         msg = d.get("message") or d.get("detail") or ""
         items.append(f"<li>{_badge(str(d.get('severity', 'alert')))} <b>{_e(d.get('kind', ''))} {_e(d.get('feature', ''))}</b> — {_e(msg)}</li>")
     return f'<ul class="alerts">{"".join(items)}</ul>'
@@ -425,8 +424,10 @@ def _kpi_table(kpi: pd.DataFrame | None, money: Sequence[str], currency: str) ->
     cols = [c for c in ("level", "segment") if c in kpi.columns] + [c for c in kpi.columns if c not in ("level", "segment", "currency")]
     in_currency = set(money)
     head = "".join(f"<th>{_e(c)}{' (' + _e(currency) + ')' if c in in_currency else ''}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{_e(_fmt(r[c], 2) if isinstance(r[c], (float, np.floating)) else r[c])}</td>" for c in cols) + "</tr>" for _, r in kpi.iterrows())
-    return f"<h2>KPI by segment (this window)</h2><table class=\"grid\"><tr>{head}</tr>{body}</table>"
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_e(_fmt(r[c], 2) if isinstance(r[c], (float, np.floating)) else r[c])}</td>" for c in cols) + "</tr>" for _, r in kpi.iterrows()
+    )
+    return f'<h2>KPI by segment (this window)</h2><table class="grid"><tr>{head}</tr>{body}</table>'
 
 
 _CSS = """
@@ -517,9 +518,7 @@ def render_report(
 
     parts.append("<h2>Alerts</h2>" + _alerts_list(alerts))
     counts = {s: sum(f.severity == s for f in drift.features) for s in ("alert", "warn", "ok")}
-    parts.append(
-        f"<h2>Drift ({counts['alert']} alert, {counts['warn']} warn, {counts['ok']} ok)</h2>" + _drift_table(drift)
-    )
+    parts.append(f"<h2>Drift ({counts['alert']} alert, {counts['warn']} warn, {counts['ok']} ok)</h2>" + _drift_table(drift))
     if drift.skipped:
         parts.append('<p class="muted">Not compared: ' + "; ".join(_e(s) for s in drift.skipped) + "</p>")
     psi_png = _psi_chart(drift)
@@ -528,13 +527,17 @@ def render_report(
 
     parts.append("<h2>Performance and KPI over time</h2>")
     charts = _performance_charts(h, metric_cols, money_cols, currency)
-    parts.append('<div class="plots">' + "".join(f"<figure>{c}</figure>" for c in charts) + "</div>" if charts else '<p class="muted">No history of past windows yet.</p>')
+    parts.append(
+        '<div class="plots">' + "".join(f"<figure>{c}</figure>" for c in charts) + "</div>"
+        if charts
+        else '<p class="muted">No history of past windows yet.</p>'
+    )
     parts.append(_kpi_table(kpi, money_cols if kpi_columns is None else list(kpi_columns), currency))
     parts.append(_classification_section(y_true, score, threshold))
 
     parts.append("<h2>Schema changes</h2>" + _schema_table(drift))
 
-    parts.append("<h2>Distributions: reference vs current</h2><div class=\"plots\">")
+    parts.append('<h2>Distributions: reference vs current</h2><div class="plots">')
     for f in drift.features:
         ref = reference[f.feature] if reference is not None and f.feature in reference.columns else None
         cur = current[f.feature] if current is not None and f.feature in current.columns else None
@@ -554,7 +557,7 @@ def render_report(
 
     body = "\n".join(p for p in parts if p)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{_e(title)} – {_e(model_name)} {_e(window)}</title><style>{_CSS}</style></head>"
         f"<body>\n{body}\n</body></html>\n"
     )

@@ -55,7 +55,8 @@ def performance_breach(live: float, reference: float | None, metric_direction: s
     if cfg.limit is not None and loss(metric_direction, live) > loss(metric_direction, cfg.limit):
         return f"live {metric} {live:.3f} is {_worse(metric_direction)} the absolute bound {cfg.limit:.3f} ({describe_direction(metric_direction)})"
     if reference is not None and relative_degradation(metric_direction, live, reference) > cfg.max_degradation:
-        return f"live {metric} {live:.3f} is worse than the holdout {metric} {reference:.3f} by more than {cfg.max_degradation:.0%} ({describe_direction(metric_direction)})"
+        how = describe_direction(metric_direction)
+        return f"live {metric} {live:.3f} is worse than the holdout {metric} {reference:.3f} by more than {cfg.max_degradation:.0%} ({how})"
     return None
 
 
@@ -122,5 +123,8 @@ def decide_rollback(
     if label_completeness < min_label_completeness:
         return None
     if relative_degradation(metric_direction, live, promoted) > cfg.rollback_degradation:
-        return f"live {metric} {live:.3f} is worse than the promoted version's holdout {metric} {promoted:.3f} by more than {cfg.rollback_degradation:.0%} ({describe_direction(metric_direction)})"
+        how = describe_direction(metric_direction)
+        return (
+            f"live {metric} {live:.3f} is worse than the promoted version's holdout {metric} {promoted:.3f} by more than {cfg.rollback_degradation:.0%} ({how})"
+        )
     return None

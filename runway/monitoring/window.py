@@ -17,7 +17,7 @@ from runway.config import Settings
 from runway.data.labels import join_labels
 from runway.evaluation.metrics import compute_all, metric_direction, slice_metrics
 from runway.monitoring import drift as drift_lib
-from runway.monitoring.alerts import Breach
+from runway.monitoring.alerts import Breach, BreachSeverity
 from runway.monitoring.triggers import performance_breach
 from runway.plugins import load_plugin
 
@@ -99,7 +99,9 @@ def drift_at_feature_grain(
     schema = drift_lib.schema_changes(dict(reference.dtypes.astype(str)), dict(current.dtypes.astype(str)))
     feats = tuple(f for r in results for f in r.features)
     severity = drift_lib.max_severity(*(f.severity for f in feats), *(c.severity for c in schema))
-    return drift_lib.DriftResult(feats, tuple(schema), severity, len(reference), len(current), results[0].thresholds if results else {}, tuple(x for r in results for x in r.skipped))
+    return drift_lib.DriftResult(
+        feats, tuple(schema), severity, len(reference), len(current), results[0].thresholds if results else {}, tuple(x for r in results for x in r.skipped)
+    )
 
 
 def reference_for_window(settings: Settings, reference: pd.DataFrame, window: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -110,7 +112,9 @@ def reference_for_window(settings: Settings, reference: pd.DataFrame, window: pd
 
     ts = settings.timestamp
     try:
-        ref = seasonal_reference_window(reference, window[ts].min().date(), window[ts].max().date(), timestamp_col=ts, pad_days=settings.monitoring.seasonal_pad_days)
+        ref = seasonal_reference_window(
+            reference, window[ts].min().date(), window[ts].max().date(), timestamp_col=ts, pad_days=settings.monitoring.seasonal_pad_days
+        )
     except ValueError as exc:
         return reference, f"whole training frame ({exc})"
     return ref.frame.reset_index(drop=True), f"{ref.kind}: {ref.note}"
@@ -152,6 +156,7 @@ def assess_window(
     output_drift = drift_lib.drift_report(pd.DataFrame({PREDICTION: reference_predictions}), predictions[[PREDICTION]], mon.drift)
 
     served = predictions["served_by"].value_counts().to_dict() if "served_by" in predictions else {}
+    kpi_tot: dict[str, Any]
     perf, segments, kpi, kpi_tot, completeness, labelled = None, pd.DataFrame(), None, {}, 0.0, None
     if actuals is not None and len(actuals):
         joined = join_labels(predictions, actuals, keys, ts, target, cutoff)
@@ -161,22 +166,59 @@ def assess_window(
             y, p = labelled["actual"].to_numpy(dtype=float), labelled[PREDICTION].to_numpy(dtype=float)
             perf = {**compute_all(task, y, p, threshold=threshold, names=settings.evaluation.metrics or None), "rows": len(labelled)}
             seg_cols = [c for c in mon.segment_by if c in labelled.columns]
-            segments = pd.concat([slice_metrics(labelled, c, "actual", PREDICTION, task=task, threshold=threshold).rename(columns={c: "segment"}).assign(by=c) for c in seg_cols], ignore_index=True) if seg_cols else pd.DataFrame()
+            segments = (
+                pd.concat(
+                    [
+                        slice_metrics(labelled, c, "actual", PREDICTION, task=task, threshold=threshold).rename(columns={c: "segment"}).assign(by=c)
+                        for c in seg_cols
+                    ],
+                    ignore_index=True,
+                )
+                if seg_cols
+                else pd.DataFrame()
+            )
             kpi, kpi_tot = business_kpi(settings, labelled, seg_cols, threshold)
 
     breaches: list[Breach] = []
     for f in drift.flagged("warn"):
         value = f.psi if np.isfinite(f.psi) else f.js
-        breaches.append(Breach(f.feature, f.severity, float(value) if np.isfinite(value) else None, mon.drift.psi_alert if f.kind == "numeric" else mon.drift.js_alert, "; ".join(f.reasons), "drift"))
+        breaches.append(
+            Breach(
+                f.feature,
+                _breach_severity(f.severity, f.feature),
+                float(value) if np.isfinite(value) else None,
+                mon.drift.psi_alert if f.kind == "numeric" else mon.drift.js_alert,
+                "; ".join(f.reasons),
+                "drift",
+            )
+        )
     for c in drift.schema_changes:
         if c.severity in ("warn", "alert"):
             breaches.append(Breach(c.column, c.severity, None, None, c.describe(), "schema"))
     for f in output_drift.flagged("warn"):
-        breaches.append(Breach(PREDICTION, f.severity, float(f.psi) if np.isfinite(f.psi) else None, mon.drift.psi_alert, "; ".join(f.reasons), "output"))
+        breaches.append(
+            Breach(
+                PREDICTION,
+                _breach_severity(f.severity, PREDICTION),
+                float(f.psi) if np.isfinite(f.psi) else None,
+                mon.drift.psi_alert,
+                "; ".join(f.reasons),
+                "output",
+            )
+        )
     live = perf.get(metric) if perf else None
     if live is not None and np.isfinite(live) and (why := performance_breach(live, reference_metric, metric_direction(metric), mon.retraining, metric)):
         breaches.append(Breach(metric, "alert", live, reference_metric, why, "performance"))
-    return WindowAssessment(window_id, drift, output_drift, completeness, perf, segments, kpi, kpi_tot, {str(k): int(v) for k, v in served.items()}, breaches, labelled)
+    return WindowAssessment(
+        window_id, drift, output_drift, completeness, perf, segments, kpi, kpi_tot, {str(k): int(v) for k, v in served.items()}, breaches, labelled
+    )
+
+
+def _breach_severity(severity: drift_lib.Severity, key: str) -> BreachSeverity:
+    """A flagged drift's severity as a breach's (``flagged("warn")`` never returns "ok")."""
+    if severity == "ok":
+        raise ValueError(f"{key}: severity 'ok' is not a breach")
+    return severity
 
 
 def business_kpi(settings: Settings, labelled: pd.DataFrame, segment_cols: list[str], threshold: float | None) -> tuple[pd.DataFrame | None, dict[str, Any]]:

@@ -21,17 +21,16 @@ check reads like ``Role/runner: rule 0 uses '*' in verbs``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import yaml
 
 Manifest = dict[str, Any]
 
-WORKLOAD_KINDS = frozenset(
-    {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"}
-)
+WORKLOAD_KINDS = frozenset({"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"})
 RESOURCE_KEYS = ("cpu", "memory")
 
 
@@ -71,9 +70,7 @@ def check_rbac(docs: Iterable[Manifest]) -> list[Violation]:
     for doc in docs:
         kind, name = doc.get("kind"), _name(doc)
         if kind == "ClusterRoleBinding":
-            out.append(
-                Violation(kind, name, "ClusterRoleBinding is not allowed; bind a namespaced Role")
-            )
+            out.append(Violation(kind, name, "ClusterRoleBinding is not allowed; bind a namespaced Role"))
         if kind not in ("Role", "ClusterRole"):
             continue
         for i, rule in enumerate(doc.get("rules") or []):
@@ -82,9 +79,7 @@ def check_rbac(docs: Iterable[Manifest]) -> list[Violation]:
                     out.append(Violation(kind, name, f"rule {i} uses '*' in {field}"))
             if "secrets" in (rule.get("resources") or []):
                 if not rule.get("resourceNames"):
-                    out.append(
-                        Violation(kind, name, f"rule {i} grants 'secrets' without resourceNames")
-                    )
+                    out.append(Violation(kind, name, f"rule {i} grants 'secrets' without resourceNames"))
                 extra = sorted(set(rule.get("verbs") or []) - {"get"})
                 if extra:
                     out.append(
@@ -127,7 +122,7 @@ def check_pod_security(docs: Iterable[Manifest]) -> list[Violation]:
             continue
         kind, name = str(doc["kind"]), _name(doc)
 
-        def bad(msg: str) -> None:
+        def bad(msg: str, kind: str = kind, name: str = name) -> None:
             out.append(Violation(kind, name, msg))
 
         for host in ("hostNetwork", "hostPID", "hostIPC"):
@@ -138,9 +133,7 @@ def check_pod_security(docs: Iterable[Manifest]) -> list[Violation]:
             bad("pod securityContext.runAsNonRoot must be true")
         pod_seccomp = (pod_sc.get("seccompProfile") or {}).get("type")
 
-        tmp_volumes = {
-            v.get("name") for v in spec.get("volumes") or [] if "emptyDir" in v
-        }
+        tmp_volumes = {v.get("name") for v in spec.get("volumes") or [] if "emptyDir" in v}
         for label, c in _containers(spec):
             sc = c.get("securityContext") or {}
             if sc.get("privileged"):
@@ -160,7 +153,7 @@ def check_pod_security(docs: Iterable[Manifest]) -> list[Violation]:
                 bad(f"{label} must set readOnlyRootFilesystem: true")
             else:
                 mounts = {m.get("mountPath"): m.get("name") for m in c.get("volumeMounts") or []}
-                if mounts.get("/tmp") not in tmp_volumes:
+                if mounts.get("/tmp") not in tmp_volumes:  # noqa: S108 - a mount path in a pod spec
                     bad(f"{label} has a read-only root filesystem but no emptyDir mounted at /tmp")
             res = c.get("resources") or {}
             for section in ("requests", "limits"):
@@ -187,22 +180,16 @@ def _is_default_deny(doc: Manifest) -> bool:
 def check_namespaces(docs: Iterable[Manifest]) -> list[Violation]:
     docs = list(docs)
     out: list[Violation] = []
-    denied = {
-        (d.get("metadata") or {}).get("namespace") for d in docs if _is_default_deny(d)
-    }
+    denied = {(d.get("metadata") or {}).get("namespace") for d in docs if _is_default_deny(d)}
     for doc in docs:
         if doc.get("kind") != "Namespace":
             continue
         name = _name(doc)
         labels = (doc.get("metadata") or {}).get("labels") or {}
         if labels.get("pod-security.kubernetes.io/enforce") != "restricted":
-            out.append(
-                Violation("Namespace", name, "label pod-security.kubernetes.io/enforce must be 'restricted'")
-            )
+            out.append(Violation("Namespace", name, "label pod-security.kubernetes.io/enforce must be 'restricted'"))
         if name not in denied:
-            out.append(
-                Violation("Namespace", name, "has no default-deny NetworkPolicy (ingress and egress)")
-            )
+            out.append(Violation("Namespace", name, "has no default-deny NetworkPolicy (ingress and egress)"))
     return out
 
 

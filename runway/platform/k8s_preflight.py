@@ -126,9 +126,7 @@ def _api_client(path: str, context: str | None, report: PreflightReport) -> clie
     report.context = context
     if context not in names:
         available = ", ".join(names) or "none"
-        report.problems.append(
-            f"kube context '{context}' not found in kubeconfig '{path}' (available: {available})"
-        )
+        report.problems.append(f"kube context '{context}' not found in kubeconfig '{path}' (available: {available})")
         return None
     cfg = client.Configuration()
     try:
@@ -177,23 +175,15 @@ def preflight(
     try:
         try:
             # Raw response: only reachability matters, not the body's shape.
-            client.VersionApi(api).get_code(
-                _request_timeout=timeout, _preload_content=False
-            ).release_conn()
+            client.VersionApi(api).get_code(_request_timeout=timeout, _preload_content=False).release_conn()
         except ApiException as exc:
             if exc.status in (401, 403):
-                report.problems.append(
-                    f"Kubernetes API at {host} rejected the credentials of context '{ctx}' (HTTP {exc.status})"
-                )
+                report.problems.append(f"Kubernetes API at {host} rejected the credentials of context '{ctx}' (HTTP {exc.status})")
             else:
-                report.problems.append(
-                    f"Kubernetes API at {host} (context '{ctx}') answered HTTP {exc.status} to GET /version"
-                )
+                report.problems.append(f"Kubernetes API at {host} (context '{ctx}') answered HTTP {exc.status} to GET /version")
             return report
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            report.problems.append(
-                f"Kubernetes API of context '{ctx}' is not reachable at {host}: {_reason(exc, timeout)}"
-            )
+            report.problems.append(f"Kubernetes API of context '{ctx}' is not reachable at {host}: {_reason(exc, timeout)}")
             return report
         report.checked.append("api")
 
@@ -216,9 +206,7 @@ def preflight(
 
         in_ctx = f"context '{ctx}'"
         in_ns = f"namespace '{namespace}' (context '{ctx}')"
-        if not check(
-            f"namespace '{namespace}'", "/api/v1/namespaces/{name}", {"name": namespace}, in_ctx
-        ):
+        if not check(f"namespace '{namespace}'", "/api/v1/namespaces/{name}", {"name": namespace}, in_ctx):
             # Everything below lives in the namespace: one line says it all.
             return report
         check(

@@ -25,8 +25,9 @@ import os
 import socket
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from runway.config import Settings, StackConfig
 
@@ -44,12 +45,20 @@ IMAGE_UID = 10001
 # Pod and container security for the restricted Pod Security Standard the
 # workload namespaces enforce (same values as infra/k8s/*/monitor-cronjob.yaml).
 POD_SECURITY_CONTEXT: dict[str, Any] = {
-    "runAsNonRoot": True, "runAsUser": IMAGE_UID, "runAsGroup": IMAGE_UID, "fsGroup": IMAGE_UID,
+    "runAsNonRoot": True,
+    "runAsUser": IMAGE_UID,
+    "runAsGroup": IMAGE_UID,
+    "fsGroup": IMAGE_UID,
     "seccompProfile": {"type": "RuntimeDefault"},
 }
 CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
-    "runAsNonRoot": True, "runAsUser": IMAGE_UID, "allowPrivilegeEscalation": False, "privileged": False,
-    "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+    "runAsNonRoot": True,
+    "runAsUser": IMAGE_UID,
+    "allowPrivilegeEscalation": False,
+    "privileged": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
 }
 STEP_RESOURCES = {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
 ORCHESTRATOR_RESOURCES = {"requests": {"cpu": "100m", "memory": "400Mi"}, "limits": {"cpu": "500m", "memory": "1Gi"}}
@@ -153,8 +162,7 @@ def pod_settings(settings: Settings, role: Literal["step", "orchestrator"] = "st
     capabilities dropped, read-only root filesystem with an emptyDir on /tmp,
     requests and limits. Step pods get the required secrets as ``envFrom``."""
     sc = settings.environment.stack
-    labels = {"app.kubernetes.io/part-of": "runway", "runway.io/environment": settings.environment.name,
-              "app.kubernetes.io/name": f"runway-{role}"}
+    labels = {"app.kubernetes.io/part-of": "runway", "runway.io/environment": settings.environment.name, "app.kubernetes.io/name": f"runway-{role}"}
     if role == "orchestrator":
         labels["runway.io/kube-api-access"] = "true"  # it creates the step Jobs
     out: dict[str, Any] = {
@@ -163,7 +171,7 @@ def pod_settings(settings: Settings, role: Literal["step", "orchestrator"] = "st
         "container_security_context": CONTAINER_SECURITY_CONTEXT,
         "additional_pod_spec_args": {"security_context": POD_SECURITY_CONTEXT, "automount_service_account_token": role == "orchestrator"},
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}],
-        "volume_mounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volume_mounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - an emptyDir mount in the pod
     }
     if role == "step" and sc.required_secrets:
         out["env_from"] = [{"secretRef": {"name": name}} for name in sc.required_secrets]
@@ -225,7 +233,8 @@ def _normalized(flavor: str, ctype: Any, config: dict[str, Any]) -> dict[str, An
     validated = validate_stack_component_config(
         configuration_dict={k: v for k, v in config.items() if v is not None}, flavor=flavor, component_type=ctype, validate_custom_flavors=True
     )
-    assert validated is not None
+    if validated is None:
+        raise StackError(f"ZenML could not validate the {flavor} {ctype} configuration")
     return json.loads(json.dumps(validated.model_dump(mode="json", exclude_unset=True)))
 
 
@@ -352,8 +361,7 @@ def _zenml_store_url(url: str) -> str:
     if backend in ("mysql", "mariadb"):
         if not (u.username and u.password and u.database):
             raise LocalServerError(
-                f"ZenML needs a MySQL/MariaDB user with a password and a database in the URL (got {_redact(url)}): "
-                "use mysql://user:password@host:port/database"
+                f"ZenML needs a MySQL/MariaDB user with a password and a database in the URL (got {_redact(url)}): use mysql://user:password@host:port/database"
             )
         return u.set(drivername="mysql").render_as_string(hide_password=False)
     raise LocalServerError(f"the local ZenML server runs on SQLite or MySQL/MariaDB, not {backend}: {_redact(url)}")
@@ -441,10 +449,7 @@ def local_server(settings: Settings, store_url: str | None = None, *, port: int 
     if existing is not None and existing.is_running:
         url = existing.status.url if existing.status else "?"
         if store_url is not None:
-            raise LocalServerError(
-                f"a local ZenML server is already running for this ZenML config ({url}); "
-                "stop it first with `zenml logout --local`"
-            )
+            raise LocalServerError(f"a local ZenML server is already running for this ZenML config ({url}); stop it first with `zenml logout --local`")
         with _keep_client_store(), _env(drop_prefix="ZENML_STORE_"):
             deployer.connect_to_server()
             yield str(url)
@@ -628,7 +633,8 @@ def placeholder_kubeconfig(contexts: list[str], namespace: str, directory: str |
     (127.0.0.1:9), for code paths that only check that a context exists."""
     names = list(dict.fromkeys(contexts))
     doc = {
-        "apiVersion": "v1", "kind": "Config",
+        "apiVersion": "v1",
+        "kind": "Config",
         "clusters": [{"name": "runway-placeholder", "cluster": {"server": "https://127.0.0.1:9"}}],
         "users": [{"name": "runway-placeholder", "user": {"token": "placeholder"}}],
         "contexts": [{"name": n, "context": {"cluster": "runway-placeholder", "user": "runway-placeholder", "namespace": namespace}} for n in names],

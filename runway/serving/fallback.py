@@ -10,8 +10,8 @@ case's rule (``evaluation.baseline``), which always answers.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,7 @@ class ServingResult:
 
     def counts(self) -> dict[str, int]:
         levels, n = np.unique(self.served_by, return_counts=True)
-        return {str(k): int(v) for k, v in zip(levels, n)}
+        return {str(k): int(v) for k, v in zip(levels, n, strict=False)}
 
 
 def predict_with_fallback(
@@ -54,25 +54,25 @@ def predict_with_fallback(
     reasons: list[str] = []
     if features is None:
         reasons.append(f"feature service unavailable: {feature_error or 'no features'}; model levels skipped")
-        candidates = []
-    for cand in candidates:
-        todo = np.isnan(pred)
-        if not todo.any():
-            break
-        if cand.version is None:
-            reasons.append(f"{cand.level}: no such version")
-            continue
-        try:
-            model = cand.load()
-            out = np.asarray(model.predict(features.loc[todo]), dtype=float)
-        except Exception as exc:  # noqa: BLE001 - every failure means "next level"
-            reasons.append(f"{cand.level} v{cand.version}: {type(exc).__name__}: {exc}")
-            continue
-        ok = np.isfinite(out)
-        idx = np.flatnonzero(todo)[ok]
-        pred[idx], served_by[idx], served_version[idx] = out[ok], cand.level, cand.version
-        if not ok.all():
-            reasons.append(f"{cand.level} v{cand.version}: {int((~ok).sum())} non-finite predictions passed on")
+    else:
+        for cand in candidates:
+            todo = np.isnan(pred)
+            if not todo.any():
+                break
+            if cand.version is None:
+                reasons.append(f"{cand.level}: no such version")
+                continue
+            try:
+                model = cand.load()
+                out = np.asarray(model.predict(features.loc[todo]), dtype=float)
+            except Exception as exc:  # noqa: BLE001 - every failure means "next level"
+                reasons.append(f"{cand.level} v{cand.version}: {type(exc).__name__}: {exc}")
+                continue
+            ok = np.isfinite(out)
+            idx = np.flatnonzero(todo)[ok]
+            pred[idx], served_by[idx], served_version[idx] = out[ok], cand.level, cand.version
+            if not ok.all():
+                reasons.append(f"{cand.level} v{cand.version}: {int((~ok).sum())} non-finite predictions passed on")
     todo = np.isnan(pred)
     if todo.any():
         pred[todo] = np.asarray(rule(), dtype=float)[todo]

@@ -145,8 +145,7 @@ def _json_documents(text: str) -> list[dict]:
 
 def run_checkov(*dirs: Path) -> dict[str, dict[str, set[str]]]:
     """Run checkov on dirs; return {repo-relative file: {"passed"/"failed": check IDs}}."""
-    cmd = [_checkov_binary(), "--skip-download", "--output", "json",
-           "--framework", *FRAMEWORKS, "--check", ",".join(ALL_CHECKS)]
+    cmd = [_checkov_binary(), "--skip-download", "--output", "json", "--framework", *FRAMEWORKS, "--check", ",".join(ALL_CHECKS)]
     for d in dirs:
         cmd += ["--directory", str(d)]
     # --skip-download: no call home (this sandbox and CI have no such network).
@@ -176,9 +175,7 @@ def fixture_results() -> dict[str, dict[str, set[str]]]:
 
 def test_infra_passes_every_listed_check(infra_results: dict[str, dict[str, set[str]]]) -> None:
     failed = {f: sorted(r["failed"]) for f, r in infra_results.items() if r["failed"]}
-    assert not failed, "checkov failures in infra/:\n" + "\n".join(
-        f"  {f}: {', '.join(ids)}" for f, ids in sorted(failed.items())
-    )
+    assert not failed, "checkov failures in infra/:\n" + "\n".join(f"  {f}: {', '.join(ids)}" for f, ids in sorted(failed.items()))
 
 
 def test_checkov_really_scanned_infra(infra_results: dict[str, dict[str, set[str]]]) -> None:
@@ -193,9 +190,7 @@ def test_checkov_really_scanned_infra(infra_results: dict[str, dict[str, set[str
     assert {"CKV_K8S_16", "CKV_K8S_49", "CKV2_K8S_5", "CKV_DOCKER_8"} <= passed
 
 
-def test_every_listed_check_applies_somewhere(
-    infra_results: dict[str, dict[str, set[str]]], fixture_results: dict[str, dict[str, set[str]]]
-) -> None:
+def test_every_listed_check_applies_somewhere(infra_results: dict[str, dict[str, set[str]]], fixture_results: dict[str, dict[str, set[str]]]) -> None:
     # An ID that never passes or fails anywhere is a typo or does not apply.
     seen = set()
     for results in (infra_results, fixture_results):

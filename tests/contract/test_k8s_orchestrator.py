@@ -36,7 +36,6 @@ STACK = {
 }
 
 
-
 @pytest.fixture(scope="module")
 def manifests(tmp_path_factory):
     from runway.config import load_settings
@@ -150,8 +149,8 @@ def _settings(tmp_path, **stack):
 
 
 def test_run_on_stack_without_kubeconfig_fails_with_a_clear_message(tmp_path, monkeypatch) -> None:
-    from runway.platform.k8s_preflight import PreflightError
     from pipelines.dispatch import run_on_stack
+    from runway.platform.k8s_preflight import PreflightError
 
     monkeypatch.delenv("KUBECONFIG", raising=False)
     missing = tmp_path / "no-such-kubeconfig"
@@ -164,8 +163,8 @@ def test_run_on_stack_without_kubeconfig_fails_with_a_clear_message(tmp_path, mo
 
 
 def test_run_on_stack_with_unknown_context_names_the_available_ones(tmp_path) -> None:
-    from runway.platform.k8s_preflight import PreflightError
     from pipelines.dispatch import run_on_stack
+    from runway.platform.k8s_preflight import PreflightError
     from runway.platform.stacks import placeholder_kubeconfig
 
     kubeconfig = placeholder_kubeconfig(["kind-runway", "minikube"], "runway", tmp_path)
@@ -190,7 +189,7 @@ def test_run_on_stack_after_preflight_refuses_a_store_pods_cannot_reach(tmp_path
         def log_message(self, *args: object) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server API
+        def do_GET(self) -> None:
             seen.append(self.path)
             body = b"{}"
             self.send_response(200)
@@ -203,12 +202,18 @@ def test_run_on_stack_after_preflight_refuses_a_store_pods_cannot_reach(tmp_path
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "contract-ctx",
-            "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{server.server_address[1]}"}}],
-            "users": [{"name": "u", "user": {"token": "t"}}],
-            "contexts": [{"name": "contract-ctx", "context": {"cluster": "c", "user": "u"}}],
-        }))
+        kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "contract-ctx",
+                    "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{server.server_address[1]}"}}],
+                    "users": [{"name": "u", "user": {"token": "t"}}],
+                    "contexts": [{"name": "contract-ctx", "context": {"cluster": "c", "user": "u"}}],
+                }
+            )
+        )
         with pytest.raises(StackError, match="need a ZenML server the cluster's pods can reach"):
             run_on_stack(_settings(tmp_path), "kubernetes", "training", kubeconfig=str(kubeconfig))
     finally:

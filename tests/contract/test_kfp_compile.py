@@ -34,7 +34,6 @@ SECRET_ENV = {
 IMAGE = "registry.example.com/runway:1.2.3"
 
 
-
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     """Staging settings (secrets in the environment) and their compiled specs."""

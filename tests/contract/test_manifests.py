@@ -37,9 +37,7 @@ pytestmark = pytest.mark.contract
 # does not silently move the target.
 K8S_VERSION = "1.30.0"
 
-MANIFEST_FILES = sorted(
-    p for p in K8S_DIR.rglob("*.yaml") if p.name != "kustomization.yaml"
-)
+MANIFEST_FILES = sorted(p for p in K8S_DIR.rglob("*.yaml") if p.name != "kustomization.yaml")
 
 
 def _docs(env: str) -> list[dict]:
@@ -97,13 +95,7 @@ def test_everything_lives_in_the_env_namespace(env: str) -> None:
 
 def test_envs_define_the_same_objects() -> None:
     # The three folders are kept in step by hand; drift between them is a bug.
-    shapes = {
-        env: sorted(
-            (d["kind"], d["metadata"]["name"].replace(f"runway-{env}", "runway-ENV"))
-            for d in _docs(env)
-        )
-        for env in ENVS
-    }
+    shapes = {env: sorted((d["kind"], d["metadata"]["name"].replace(f"runway-{env}", "runway-ENV")) for d in _docs(env)) for env in ENVS}
     assert shapes["dev"] == shapes["staging"] == shapes["prod"]
 
 
@@ -167,9 +159,7 @@ BAD_K8S = FIXTURES / "bad_k8s"
 
 EXPECTED_VIOLATIONS = {
     "wildcard-verb-role.yaml": ["Role/wildcard-verbs: rule 0 uses '*' in verbs"],
-    "cluster-role-binding.yaml": [
-        "ClusterRoleBinding/runner-admin: ClusterRoleBinding is not allowed; bind a namespaced Role"
-    ],
+    "cluster-role-binding.yaml": ["ClusterRoleBinding/runner-admin: ClusterRoleBinding is not allowed; bind a namespaced Role"],
     "secrets-without-resourcenames.yaml": [
         "Role/all-secrets: rule 0 grants 'secrets' without resourceNames",
         "Role/all-secrets: rule 0 grants list, watch on 'secrets' (only 'get' is allowed)",
@@ -252,6 +242,4 @@ def test_wildcard_api_group_and_resource_are_caught() -> None:
 
 def test_removing_default_deny_is_caught() -> None:
     docs = [d for d in _docs("prod") if d["metadata"]["name"] != "default-deny-all"]
-    assert [str(v) for v in check_namespaces(docs)] == [
-        "Namespace/runway-prod: has no default-deny NetworkPolicy (ingress and egress)"
-    ]
+    assert [str(v) for v in check_namespaces(docs)] == ["Namespace/runway-prod: has no default-deny NetworkPolicy (ingress and egress)"]

@@ -45,8 +45,9 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import hcl2
 import pytest
@@ -130,7 +131,7 @@ def copy_infra(tmp_path: Path) -> Path:
     return dst
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def parse_dir(path: Path) -> dict[str, list]:
     """Merge the python-hcl2 parse of every .tf file of one module."""
     merged: dict[str, list] = {}
@@ -213,8 +214,7 @@ def test_settings_terraform_test_passes(tmp_path: Path) -> None:
     code, out, _ = TerraformCommand.run("test", args=["-json", "-no-color"], chdir=str(mod))
     events = [json.loads(line) for line in out.splitlines() if line.strip()]
     summary = next(e["test_summary"] for e in events if e.get("type") == "test_summary")
-    failures = [e["@message"] for e in events if e.get("type") in ("diagnostic", "test_run")
-                and e.get("@level") == "error"]
+    failures = [e["@message"] for e in events if e.get("type") in ("diagnostic", "test_run") and e.get("@level") == "error"]
     assert code == 0 and summary["status"] == "pass", failures or summary
     runs = _run_blocks()
     assert len(runs) >= 10
@@ -242,8 +242,7 @@ def settings_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict
     outputs: dict[str, dict] = {}
     for env in ENVS:
         mod = _settings_copy(tmp_path_factory.mktemp(f"settings-{env}"))
-        code, out = tf(mod, "apply", "-auto-approve", "-input=false", "-no-color",
-                       f"-var=environment={env}", "-var=container_registry=ghcr.io/example")
+        code, out = tf(mod, "apply", "-auto-approve", "-input=false", "-no-color", f"-var=environment={env}", "-var=container_registry=ghcr.io/example")
         assert code == 0, out
         code, out, err = TerraformCommand.run("output", args=["-json"], chdir=str(mod))
         assert code == 0, err
@@ -285,15 +284,20 @@ def test_settings_agree_with_k8s_manifests(env: str, settings_outputs: dict[str,
     quota = docs[("ResourceQuota", "runway-quota")]["spec"]["hard"]
     q = s["quota"]
     assert quota == {
-        "requests.cpu": q["requests_cpu"], "requests.memory": q["requests_memory"],
-        "limits.cpu": q["limits_cpu"], "limits.memory": q["limits_memory"], "pods": q["pods"],
+        "requests.cpu": q["requests_cpu"],
+        "requests.memory": q["requests_memory"],
+        "limits.cpu": q["limits_cpu"],
+        "limits.memory": q["limits_memory"],
+        "pods": q["pods"],
     }
 
     # NetworkPolicies must point at the namespaces Terraform installs into.
     peer_namespaces = {
         peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-        for (kind, _), d in docs.items() if kind == "NetworkPolicy"
-        for rule in d["spec"].get("egress", []) for peer in rule.get("to", [])
+        for (kind, _), d in docs.items()
+        if kind == "NetworkPolicy"
+        for rule in d["spec"].get("egress", [])
+        for peer in rule.get("to", [])
     }
     assert peer_namespaces == {"kube-system", s["platform_namespace"], s["kfp_namespace"], s["monitoring_namespace"]}
 
@@ -347,8 +351,7 @@ def test_dev_accepts_a_plain_http_port_forward_url(tmp_path: Path) -> None:
     assert code == 0, out
 
 
-@pytest.mark.parametrize(("env", "name", "value", "message"), BAD_VALUES,
-                         ids=[f"{e}-{n}" for e, n, _, _ in BAD_VALUES])
+@pytest.mark.parametrize(("env", "name", "value", "message"), BAD_VALUES, ids=[f"{e}-{n}" for e, n, _, _ in BAD_VALUES])
 def test_env_variable_validation_rejects(env: str, name: str, value: str, message: str, tmp_path: Path) -> None:
     code, out = _plan_variables(tmp_path, env, {**GOOD_VARS[env], name: value})
     assert code == 1, out
@@ -376,8 +379,7 @@ def test_module_tree_loads_and_requires_pinned_providers(env: str, tmp_path: Pat
     assert code == 0, out
     found = set(re.findall(r"provider\[registry\.terraform\.io/([\w-]+/[\w-]+)\] (\S+ \S+)", out))
     assert found == set(EXPECTED_PROVIDERS.items()), out
-    for module in ("settings", "namespace", "kubeflow_pipelines", "object_store", "zenml_server",
-                   "feast_stores", "monitoring"):
+    for module in ("settings", "namespace", "kubeflow_pipelines", "object_store", "zenml_server", "feast_stores", "monitoring"):
         assert f"module.{module}" in out
     # settings is pure: the line after it is a sibling (or nothing), not a child.
     lines = out.splitlines()
@@ -389,8 +391,7 @@ def test_module_tree_loads_and_requires_pinned_providers(env: str, tmp_path: Pat
 def test_module_tree_check_catches_unknown_argument(tmp_path: Path) -> None:
     infra = copy_infra(tmp_path)
     main = infra / "terraform" / "envs" / "dev" / "main.tf"
-    main.write_text(main.read_text().replace(
-        "kfp_version = module.settings.versions.kfp", "kfp_version = module.settings.versions.kfp\n  kfp_versoin = 1"))
+    main.write_text(main.read_text().replace("kfp_version = module.settings.versions.kfp", "kfp_version = module.settings.versions.kfp\n  kfp_versoin = 1"))
     code, out = tf(main.parent, "get", "-no-color")
     if code == 0:
         code, out = tf(main.parent, "providers", "-no-color")
@@ -407,7 +408,7 @@ def test_variables_have_description_and_type(path: Path) -> None:
         assert "type" in body, f"{rel(path)}: variable {name} has no type"
 
 
-@pytest.mark.parametrize("path", ROOT_DIRS + [SETTINGS], ids=rel)
+@pytest.mark.parametrize("path", [*ROOT_DIRS, SETTINGS], ids=rel)
 def test_env_and_settings_variables_are_validated(path: Path) -> None:
     for name, body in named(parse_dir(path).get("variable", [])).items():
         if body.get("type") == "bool":
@@ -506,9 +507,11 @@ def test_reference_check_flags_typos(tmp_path: Path) -> None:
     shutil.copytree(TF / "modules", tmp_path / "modules")
     root = tmp_path / "envs" / "prod"
     outputs = root / "outputs.tf"
-    outputs.write_text(outputs.read_text()
-                       .replace("module.zenml_server.url", "module.zenml_server.uri")
-                       .replace("value       = var.kube_context", "value       = var.kube_ctx", 1))
+    outputs.write_text(
+        outputs.read_text()
+        .replace("module.zenml_server.url", "module.zenml_server.uri")
+        .replace("value       = var.kube_context", "value       = var.kube_ctx", 1)
+    )
     assert unresolved_references(root) == ["module.zenml_server.uri", "var.kube_ctx"]
 
 

@@ -8,10 +8,12 @@ from pathlib import Path
 
 os.environ["RUNWAY_ZENML_CONFIGURED"] = "1"
 
-from runway.config import load_settings  # noqa: E402
+from runway.config import load_settings
 
 workspace, feature_repo, model, version, go = sys.argv[1:6]
-settings = load_settings(overrides={"model": {"name": model}, "environment": {"workspace": workspace, "feature_repo": feature_repo, "zenml": {"config_dir": None}}})
+settings = load_settings(
+    overrides={"model": {"name": model}, "environment": {"workspace": workspace, "feature_repo": feature_repo, "zenml": {"config_dir": None}}}
+)
 from runway.governance import registry  # noqa: E402  (imports zenml with the inherited ZENML_CONFIG_PATH)
 
 registry.production(model)  # warm up the client before the race starts

@@ -9,12 +9,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
-from tests.integration.conftest import write_live_week
 from zenml import pipeline, step
 
 from steps import train as train_steps
 from steps.caching import depends_on
+from tests.integration.conftest import write_live_week
 
 pytestmark = pytest.mark.integration
 

@@ -58,8 +58,6 @@ def redis_project(redis_url):
         client.close()
 
 
-
-
 def test_sql_registry_and_redis_online_store(tmp_path, pg_database, redis_project):
     redis_url, project, client = redis_project
     repo = tmp_path / "feature_repo"

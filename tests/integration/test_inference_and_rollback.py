@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from uuid import UUID
 
 import pandas as pd
 import pytest
 from zenml.client import Client
 
-from runway.governance import registry
 from runway.config import Settings
+from runway.governance import registry
 from runway.modeling.artifact import sha256_bytes
 from tests.integration.conftest import write_history, write_live_week
 
@@ -25,7 +26,7 @@ def _infer(settings, week):
     from pipelines.batch_inference import run_batch_inference
 
     out = run_batch_inference(settings, week)
-    preds = pd.read_parquet(settings.workspace_path("predictions", f"batch={week.isoformat()}", "predictions.parquet"))
+    preds = pd.read_parquet(settings.use_case_path("predictions", f"batch={week.isoformat()}", "predictions.parquet"))
     return out["summary"], preds
 
 
@@ -44,9 +45,9 @@ def _model_file(settings, version):
 
 
 def _flip_a_byte(path):
-    data = bytearray(open(path, "rb").read())
+    data = bytearray(Path(path).read_bytes())
     data[len(data) // 2] ^= 0x01
-    open(path, "wb").write(bytes(data))
+    Path(path).write_bytes(bytes(data))
 
 
 def test_production_serves_and_predictions_are_complete(trained):
@@ -57,7 +58,7 @@ def test_production_serves_and_predictions_are_complete(trained):
     assert set(preds["model_version"]) == {"1"}
     assert preds["prediction"].notna().all() and (preds["prediction"] >= 0).all()
     assert {"store_id", "item_id", "date", "served_by", "model_version"} <= set(preds.columns)
-    plan = pd.read_parquet((settings.raw_dir / "plan" / f"batch={week.isoformat()}.parquet"))
+    plan = pd.read_parquet(settings.raw_dir / "plan" / f"batch={week.isoformat()}.parquet")
     assert len(preds) == len(plan)
 
 

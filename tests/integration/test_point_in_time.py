@@ -162,8 +162,20 @@ def world(request, tmp_path_factory) -> World:
     fs_lib.apply(store, settings)
     service = settings.features.service_name
     return World(
-        settings, store, tables, service, settings.timestamp, fs_lib.entity_keys(store, service),
-        probe_view.name, floats[0], pkeys, entities, late_at, fix_at, stop_at, cut_at,
+        settings,
+        store,
+        tables,
+        service,
+        settings.timestamp,
+        fs_lib.entity_keys(store, service),
+        probe_view.name,
+        floats[0],
+        pkeys,
+        entities,
+        late_at,
+        fix_at,
+        stop_at,
+        cut_at,
     )
 
 
@@ -233,8 +245,7 @@ def test_random_entity_rows_match_oracle(world):
             **{k: rng.choice(known_values(w, k), n) for k in w.keys},
             # whole days and odd hours, some before any feature row exists
             w.ts: [
-                lo.normalize() + pd.Timedelta(days=int(d), hours=int(h))
-                for d, h in zip(rng.integers(0, span, n), rng.choice([0, 0, 6, 23], n), strict=True)
+                lo.normalize() + pd.Timedelta(days=int(d), hours=int(h)) for d, h in zip(rng.integers(0, span, n), rng.choice([0, 0, 6, 23], n), strict=True)
             ],
             "tag": np.arange(n),
         },

@@ -12,8 +12,8 @@ import pytest
 from zenml.client import Client
 from zenml.enums import ModelStages
 
-from runway.governance import registry
 from runway.config import PROJECT_ROOT
+from runway.governance import registry
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ def _second_version(settings):
     """Register v2 with a recorded hash by training on fewer batches."""
     from pipelines.training import run_training
 
-    names = sorted(p.name.split(".")[0].removeprefix("batch=") for p in settings.workspace_path("raw", "sales").glob("*.parquet"))
+    names = sorted(p.name.split(".")[0].removeprefix("batch=") for p in (settings.raw_dir / "sales").glob("*.parquet"))
     run_training(settings, batches=names[:-1])
     return registry.version(settings.model.name, "2")
 
@@ -35,8 +35,20 @@ def test_two_processes_promoting_at_once_leave_one_production(trained, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     procs = [
         subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("promote_worker.py")), str(settings.workspace), str(settings.feature_repo), settings.model.name, v, str(go)],
-            env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                str(Path(__file__).with_name("promote_worker.py")),
+                str(settings.workspace),
+                str(settings.feature_repo),
+                settings.model.name,
+                v,
+                str(go),
+            ],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for v in ("1", "2")
     ]

@@ -59,9 +59,19 @@ def chromium() -> str:
 
 def image_check(chromium: str, page: Path, profile_dir: Path) -> dict:
     cmd = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-        f"--user-data-dir={profile_dir}", "--virtual-time-budget=15000", "--dump-dom", page.as_uri(),
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile_dir}",
+        "--virtual-time-budget=15000",
+        "--dump-dom",
+        page.as_uri(),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
     m = re.search(r'<div id="img-check">(.*?)</div>', proc.stdout, re.DOTALL)
@@ -73,10 +83,14 @@ def image_check(chromium: str, page: Path, profile_dir: Path) -> dict:
 def report_html() -> tuple[str, int]:
     rng = np.random.default_rng(0)
     n = 5_000
-    ref = pd.DataFrame({
-        "price": rng.lognormal(1, 0.4, n), "lag_7": rng.poisson(5, n).astype(float),
-        "region": rng.choice(["north", "south", "east"], n), "on_promotion": rng.random(n) < 0.1,
-    })
+    ref = pd.DataFrame(
+        {
+            "price": rng.lognormal(1, 0.4, n),
+            "lag_7": rng.poisson(5, n).astype(float),
+            "region": rng.choice(["north", "south", "east"], n),
+            "on_promotion": rng.random(n) < 0.1,
+        }
+    )
     cur = ref.sample(2_000, random_state=2).reset_index(drop=True).assign(price=lambda d: d["price"] * 1.2)
     res = drift.drift_report(ref, cur)
     history = [{"window": f"2024-W{w:02d}", "mae": 1 + w / 10, "wape": 0.25, "lost_sales": 40.0 + w, "overstock_cost": 10.0} for w in range(1, 7)]

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from runway.data.io import write_parquet_atomic
-
 from runway.governance import registry
 from runway.governance.decision_log import DecisionLog
 from tests.integration.conftest import write_history
@@ -43,7 +42,7 @@ def test_first_run_promotes_then_duplicate_is_refused(trained):
 
 
 def test_loaded_model_matches_logged_hash(trained):
-    settings, first = trained
+    settings, _first = trained
     model = registry.load_verified(settings, settings.model.name, "1")
     assert model.features and model.target == settings.model.target
 
@@ -74,7 +73,7 @@ def test_bad_batch_is_quarantined_and_registers_no_model(settings, case):
     assert expected in message, message
     assert "ingest_batch" in message
 
-    quarantined = list(settings.workspace_path("quarantine").glob("*"))
+    quarantined = list(settings.use_case_path("quarantine").glob("*"))
     assert len(quarantined) == 1
     report = json.loads((quarantined[0] / "report.json").read_text())
     assert report["ok"] is False and str(victim) in report["files"]

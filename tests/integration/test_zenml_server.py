@@ -15,7 +15,6 @@ from tests.conftest import free_port
 pytestmark = pytest.mark.integration
 
 
-
 def port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(1)
@@ -41,45 +40,43 @@ def test_sqlite_server_serves_the_client_and_stops_even_on_error(settings) -> No
     before = _store()
     assert before.type == StoreType.SQL
     port = free_port()
-    with pytest.raises(Boom):
-        with local_server(settings, port=port) as url:
-            assert url == f"http://127.0.0.1:{port}" and port_open(port)
-            client = Client()
-            assert _store().type == StoreType.REST and _store().url == url
-            assert client.zen_store.get_store_info().auth_scheme.value == "NO_AUTH"
-            assert "default" in [s.name for s in client.list_stacks()]
-            client.list_models()
+    with pytest.raises(Boom), local_server(settings, port=port) as url:
+        assert url == f"http://127.0.0.1:{port}" and port_open(port)
+        client = Client()
+        assert _store().type == StoreType.REST and _store().url == url
+        assert client.zen_store.get_store_info().auth_scheme.value == "NO_AUTH"
+        assert "default" in [s.name for s in client.list_stacks()]
+        client.list_models()
 
-            # ...but remote runs refuse it: pods could not reach 127.0.0.1.
-            from runway.platform.stacks import StackError, remote_server
+        # ...but remote runs refuse it: pods could not reach 127.0.0.1.
+        from runway.platform.stacks import StackError, remote_server
 
-            with pytest.raises(StackError, match="local store or server"):
-                with remote_server(settings):
-                    pass
+        with pytest.raises(StackError, match="local store or server"), remote_server(settings):
+            pass
 
-            # Registering a remote stack works on it, and again without changes.
-            name = ensure_stack(settings, "kubernetes")
-            assert name == stack_name(settings, "kubernetes") == "runway-local-kubernetes"
-            stack = client.get_stack(name)
-            first = {t: [c.id for c in cs] for t, cs in stack.components.items()}
-            assert ensure_stack(settings, "kubernetes") == name
-            again = client.get_stack(name)
-            assert {t: [c.id for c in cs] for t, cs in again.components.items()} == first
-            assert again.updated == stack.updated
-            orchestrator = again.components[StackComponentType.ORCHESTRATOR][0]
-            assert orchestrator.configuration["kubernetes_namespace"] == settings.environment.stack.kubernetes_namespace
-            assert again.environment["RUNWAY_ENV"] == "local"
+        # Registering a remote stack works on it, and again without changes.
+        name = ensure_stack(settings, "kubernetes")
+        assert name == stack_name(settings, "kubernetes") == "runway-local-kubernetes"
+        stack = client.get_stack(name)
+        first = {t: [c.id for c in cs] for t, cs in stack.components.items()}
+        assert ensure_stack(settings, "kubernetes") == name
+        again = client.get_stack(name)
+        assert {t: [c.id for c in cs] for t, cs in again.components.items()} == first
+        assert again.updated == stack.updated
+        orchestrator = again.components[StackComponentType.ORCHESTRATOR][0]
+        assert orchestrator.configuration["kubernetes_namespace"] == settings.environment.stack.kubernetes_namespace
+        assert again.environment["RUNWAY_ENV"] == "local"
 
-            # A changed setting updates the same component in place.
-            from runway.platform.stacks import with_stack
+        # A changed setting updates the same component in place.
+        from runway.platform.stacks import with_stack
 
-            moved = with_stack(settings, kubernetes_namespace="runway-moved", artifact_store_path="s3://moved")
-            ensure_stack(moved, "kubernetes")
-            updated = client.get_stack(name)
-            assert updated.components[StackComponentType.ORCHESTRATOR][0].id == orchestrator.id
-            assert updated.components[StackComponentType.ORCHESTRATOR][0].configuration["kubernetes_namespace"] == "runway-moved"
-            assert updated.components[StackComponentType.ARTIFACT_STORE][0].configuration["path"] == "s3://moved"
-            raise Boom("the block fails")
+        moved = with_stack(settings, kubernetes_namespace="runway-moved", artifact_store_path="s3://moved")
+        ensure_stack(moved, "kubernetes")
+        updated = client.get_stack(name)
+        assert updated.components[StackComponentType.ORCHESTRATOR][0].id == orchestrator.id
+        assert updated.components[StackComponentType.ORCHESTRATOR][0].configuration["kubernetes_namespace"] == "runway-moved"
+        assert updated.components[StackComponentType.ARTIFACT_STORE][0].configuration["path"] == "s3://moved"
+        raise Boom("the block fails")
     assert not port_open(port), "the server still listens after the block"
     assert _store() == before, "the client is not back on its own store"
     # The stacks were registered in the local SQLite store the server used.
@@ -93,9 +90,8 @@ def test_port_in_use_is_a_clear_error(settings) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        with pytest.raises(LocalServerError, match=rf"port {port} on 127.0.0.1 is already in use"):
-            with local_server(settings, port=port):
-                pass
+        with pytest.raises(LocalServerError, match=rf"port {port} on 127.0.0.1 is already in use"), local_server(settings, port=port):
+            pass
 
 
 @pytest.mark.services
@@ -121,9 +117,9 @@ def test_mariadb_server_in_its_own_database(settings, mysql_url) -> None:
             for host in hosts:
                 cur.execute(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}'")
                 cur.execute(f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{user}'@'{host}'")
-        with pytest.raises(LocalServerError, match="needs a MySQL/MariaDB user with a password"):
-            with local_server(settings, url.set(username="root", password=None, database=database).render_as_string(hide_password=False), port=port):
-                pass
+        root_url = url.set(username="root", password=None, database=database).render_as_string(hide_password=False)
+        with pytest.raises(LocalServerError, match="needs a MySQL/MariaDB user with a password"), local_server(settings, root_url, port=port):
+            pass
         store_url = url.set(username=user, password=password, database=database).render_as_string(hide_password=False)
         with local_server(settings, store_url, port=port) as server_url:
             assert port_open(port)

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from runway.config import AlertPolicyConfig
 from runway.monitoring import alerts as A
 from runway.monitoring import drift
-from runway.config import AlertPolicyConfig
 
 pytestmark = pytest.mark.unit
 

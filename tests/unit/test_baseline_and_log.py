@@ -1,10 +1,9 @@
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
-
-from types import SimpleNamespace
 
 from runway.evaluation.baselines import baseline_label, baseline_predictions, last_value, seasonal_naive
 from runway.governance.decision_log import DecisionLog
@@ -64,7 +63,9 @@ def test_last_value_is_per_entity_with_fallbacks():
     a = frame(10, np.full(10, 2.0))
     b = frame(10, np.full(10, 8.0)).assign(item_id="I2")
     hist = pd.concat([a, b], ignore_index=True)
-    target = pd.concat([frame(12, np.nan).iloc[10:], frame(12, np.nan).iloc[10:].assign(item_id="I2"), frame(12, np.nan).iloc[10:].assign(store_id="S9")], ignore_index=True)
+    target = pd.concat(
+        [frame(12, np.nan).iloc[10:], frame(12, np.nan).iloc[10:].assign(item_id="I2"), frame(12, np.nan).iloc[10:].assign(store_id="S9")], ignore_index=True
+    )
     pred = last_value(hist, target, ["store_id", "item_id"], "date", "units_sold", min_lag_days=1)
     assert pred[:4].tolist() == [2.0, 2.0, 8.0, 8.0]
     assert pred[4:].tolist() == pytest.approx([5.0, 5.0]), "an unknown entity gets the global mean of earlier actuals"
@@ -88,10 +89,16 @@ def test_baseline_predictions_dispatch_on_the_configured_kind():
     hist = frame(28, np.arange(28, dtype=float))
     target = frame(35, np.nan).iloc[28:].reset_index(drop=True)
     keys = ["store_id", "item_id"]
-    assert baseline_predictions(_settings("seasonal_naive", 7, 10), hist, target).tolist() == seasonal_naive(hist, target, keys, "date", "units_sold", 7, 10).tolist()
+    assert (
+        baseline_predictions(_settings("seasonal_naive", 7, 10), hist, target).tolist()
+        == seasonal_naive(hist, target, keys, "date", "units_sold", 7, 10).tolist()
+    )
     assert baseline_predictions(_settings("last_value", horizon=10), hist, target).tolist() == last_value(hist, target, keys, "date", "units_sold", 10).tolist()
     # the label delay counts as a lag too, when longer than the horizon
-    assert baseline_predictions(_settings("last_value", horizon=0, delay=10), hist, target).tolist() == last_value(hist, target, keys, "date", "units_sold", 10).tolist()
+    assert (
+        baseline_predictions(_settings("last_value", horizon=0, delay=10), hist, target).tolist()
+        == last_value(hist, target, keys, "date", "units_sold", 10).tolist()
+    )
     assert baseline_label(_settings("seasonal_naive", 7)) == "seasonal naive (7 days)"
     assert baseline_label(_settings("last_value", horizon=14)) == "last value (14+ days back)"
     assert baseline_label(_settings("prior_rate")) == "prior rate"

@@ -48,7 +48,14 @@ def _days(n_days, per_day):
 
 def test_classification_metric_directions():
     assert metric_names(CLF) == ["roc_auc", "pr_auc", "log_loss", "brier", "f1", "ece"]
-    assert {n: metric_direction(n) for n in metric_names(CLF)} == {"roc_auc": "higher", "pr_auc": "higher", "f1": "higher", "log_loss": "lower", "brier": "lower", "ece": "lower"}
+    assert {n: metric_direction(n) for n in metric_names(CLF)} == {
+        "roc_auc": "higher",
+        "pr_auc": "higher",
+        "f1": "higher",
+        "log_loss": "lower",
+        "brier": "lower",
+        "ece": "lower",
+    }
     assert relative_gain("higher", 0.8, 0.5) == pytest.approx(0.6), "higher AUC is a positive gain"
     assert relative_gain("lower", 0.5, 0.4) == pytest.approx(-0.25), "higher log loss is a negative gain"
 
@@ -145,13 +152,28 @@ def test_bootstrap_roc_auc_recomputes_the_metric_on_each_resample():
 
 def _holdout(seed=0):
     y, good, bad, rng = _scored(seed)
-    frame = pd.DataFrame({"date": pd.Timestamp("2025-03-01", tz="UTC") + pd.to_timedelta(_days(28, 100), unit="D"), "churned": y, "segment": rng.choice(["a", "b", "c"], y.size)})
+    frame = pd.DataFrame(
+        {"date": pd.Timestamp("2025-03-01", tz="UTC") + pd.to_timedelta(_days(28, 100), unit="D"), "churned": y, "segment": rng.choice(["a", "b", "c"], y.size)}
+    )
     return frame, good, bad
 
 
 def _report(metric, candidate, production, frame, prior):
     cfg = EvaluationConfig(primary_metric=metric, slice_by="segment", bootstrap_samples=200)
-    return evaluate(frame, "churned", "date", candidate, np.full(len(frame), prior), cfg, production_pred=production, production_version="3", threshold=0.4, threshold_source="auto", production_threshold=0.5, baseline_label="prior rate")
+    return evaluate(
+        frame,
+        "churned",
+        "date",
+        candidate,
+        np.full(len(frame), prior),
+        cfg,
+        production_pred=production,
+        production_version="3",
+        threshold=0.4,
+        threshold_source="auto",
+        production_threshold=0.5,
+        baseline_label="prior rate",
+    )
 
 
 @pytest.mark.parametrize("metric", ["roc_auc", "log_loss"])
@@ -237,7 +259,9 @@ def test_baseline_predictions_prior_rate_and_label():
         features=SimpleNamespace(horizon_days=0),
         schedule=SimpleNamespace(label_delay_days=30),
     )
-    hist = pd.DataFrame({"customer_id": ["c1", "c2", "c3", "c4"], "date": pd.date_range("2025-01-01", periods=4, tz="UTC"), "churned": [True, False, False, False]})
+    hist = pd.DataFrame(
+        {"customer_id": ["c1", "c2", "c3", "c4"], "date": pd.date_range("2025-01-01", periods=4, tz="UTC"), "churned": [True, False, False, False]}
+    )
     targets = pd.DataFrame({"customer_id": ["c9", "c9"], "date": pd.to_datetime(["2025-02-01", "2025-02-02"], utc=True)})
     # label delay 30 days: on Feb 1 only the Jan 1-2 labels are recorded, on Feb 2 Jan 1-3
     assert baseline_predictions(s, hist, targets).tolist() == pytest.approx([0.5, 1 / 3])

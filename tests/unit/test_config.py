@@ -34,7 +34,11 @@ def test_missing_env_var_is_named(monkeypatch):
 
 
 def test_env_var_interpolation(monkeypatch):
-    for var, val in {"RUNWAY_FEAST_REGISTRY_URL": "postgresql://x/y", "RUNWAY_REDIS_CONNECTION": "127.0.0.1:6379", "RUNWAY_LOCK_URL": "mysql+pymysql://root@h/db"}.items():
+    for var, val in {
+        "RUNWAY_FEAST_REGISTRY_URL": "postgresql://x/y",
+        "RUNWAY_REDIS_CONNECTION": "127.0.0.1:6379",
+        "RUNWAY_LOCK_URL": "mysql+pymysql://root@h/db",
+    }.items():
         monkeypatch.setenv(var, val)
     monkeypatch.setenv("RUNWAY_KFP_HOST", "https://kfp.example")
     s = load_settings(env="staging")

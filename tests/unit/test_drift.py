@@ -12,8 +12,8 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from runway.monitoring import drift
 from runway.config import DriftThresholds
+from runway.monitoring import drift
 
 pytestmark = pytest.mark.unit
 

@@ -78,8 +78,14 @@ SUBSCRIPTIONS = {
                 "known": "lagged",
                 "ttl_days": 7,
                 "features": [
-                    {"transform": "rolling", "column": "spend", "stats": ["sum", "count", "mean", "std"], "days": [14],
-                     "min_periods": 1, "name": "all_spend_{stat}_{days}d"},
+                    {
+                        "transform": "rolling",
+                        "column": "spend",
+                        "stats": ["sum", "count", "mean", "std"],
+                        "days": [14],
+                        "min_periods": 1,
+                        "name": "all_spend_{stat}_{days}d",
+                    },
                 ],
             },
             {

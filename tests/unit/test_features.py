@@ -26,25 +26,49 @@ DAY0 = pd.Timestamp("2024-01-01", tz="UTC")  # a Monday
 def retail_views(lags: list[int], windows: list[int]) -> list[dict]:
     """configs/use_cases/retail_demand.yaml's views with other lags and windows."""
     return [
-        {"name": SALES_HISTORY, "entities": ["store", "item"], "known": "lagged", "ttl_days": 14, "features": [
-            {"transform": "lag", "column": "units_sold", "days": lags},
-            {"transform": "rolling", "column": "units_sold", "stats": ["mean", "std"], "days": windows},
-            {"transform": "rolling", "column": "stockout", "stats": ["mean"], "days": [28], "name": "stockout_rate_{days}d"},
-        ]},
-        {"name": PRICE_PROMO, "entities": ["store", "item"], "known": "ahead", "ttl_days": 7, "features": [
-            {"transform": "value", "column": "price", "serve": False},
-            {"transform": "value", "column": "on_promotion", "serve": False},
-            {"transform": "ratio_to_mean", "column": "price", "days": [28]},
-            {"transform": "rolling", "column": "on_promotion", "stats": ["mean"], "days": [28], "name": "promo_share_{days}d"},
-        ]},
-        {"name": STORE_SALES, "entities": ["store"], "known": "lagged", "ttl_days": 14, "features": [
-            {"transform": "rolling", "column": "units_sold", "stats": ["mean"], "days": windows, "name": "store_item_units_mean_{days}d"},
-        ]},
-        {"name": CALENDAR, "entities": [], "known": "ahead", "ttl_days": 0.99999, "features": [
-            {"transform": "calendar", "parts": ["day_of_week", "week_of_year", "month", "day_of_year_sin", "day_of_year_cos"]},
-            {"transform": "value", "column": "is_holiday", "aggregate": "max", "serve": False},
-            {"transform": "days_to_next", "column": "is_holiday", "name": "days_to_next_holiday"},
-        ]},
+        {
+            "name": SALES_HISTORY,
+            "entities": ["store", "item"],
+            "known": "lagged",
+            "ttl_days": 14,
+            "features": [
+                {"transform": "lag", "column": "units_sold", "days": lags},
+                {"transform": "rolling", "column": "units_sold", "stats": ["mean", "std"], "days": windows},
+                {"transform": "rolling", "column": "stockout", "stats": ["mean"], "days": [28], "name": "stockout_rate_{days}d"},
+            ],
+        },
+        {
+            "name": PRICE_PROMO,
+            "entities": ["store", "item"],
+            "known": "ahead",
+            "ttl_days": 7,
+            "features": [
+                {"transform": "value", "column": "price", "serve": False},
+                {"transform": "value", "column": "on_promotion", "serve": False},
+                {"transform": "ratio_to_mean", "column": "price", "days": [28]},
+                {"transform": "rolling", "column": "on_promotion", "stats": ["mean"], "days": [28], "name": "promo_share_{days}d"},
+            ],
+        },
+        {
+            "name": STORE_SALES,
+            "entities": ["store"],
+            "known": "lagged",
+            "ttl_days": 14,
+            "features": [
+                {"transform": "rolling", "column": "units_sold", "stats": ["mean"], "days": windows, "name": "store_item_units_mean_{days}d"},
+            ],
+        },
+        {
+            "name": CALENDAR,
+            "entities": [],
+            "known": "ahead",
+            "ttl_days": 0.99999,
+            "features": [
+                {"transform": "calendar", "parts": ["day_of_week", "week_of_year", "month", "day_of_year_sin", "day_of_year_cos"]},
+                {"transform": "value", "column": "is_holiday", "aggregate": "max", "serve": False},
+                {"transform": "days_to_next", "column": "is_holiday", "name": "days_to_next_holiday"},
+            ],
+        },
     ]
 
 
@@ -109,12 +133,8 @@ def tiny_tables() -> dict[str, pd.DataFrame]:
 def test_columns_and_types(tiny_tables):
     cols = feature_columns(SMALL)
     assert set(tiny_tables) == {SALES_HISTORY, PRICE_PROMO, STORE_SALES, CALENDAR}
-    assert list(tiny_tables[SALES_HISTORY].columns) == [
-        "store_id", "item_id", "event_timestamp", "created_timestamp", *cols[SALES_HISTORY]
-    ]
-    assert cols[SALES_HISTORY] == [
-        "units_sold_lag_7d", "units_sold_lag_14d", "units_sold_mean_3d", "units_sold_std_3d", "stockout_rate_28d"
-    ]
+    assert list(tiny_tables[SALES_HISTORY].columns) == ["store_id", "item_id", "event_timestamp", "created_timestamp", *cols[SALES_HISTORY]]
+    assert cols[SALES_HISTORY] == ["units_sold_lag_7d", "units_sold_lag_14d", "units_sold_mean_3d", "units_sold_std_3d", "stockout_rate_28d"]
     assert list(tiny_tables[STORE_SALES].columns[:3]) == ["store_id", "event_timestamp", "created_timestamp"]
     assert list(tiny_tables[CALENDAR].columns[:2]) == ["event_timestamp", "created_timestamp"]
     for table in tiny_tables.values():
@@ -372,8 +392,14 @@ def test_retail_declarations_give_the_retail_tables():
     """The YAML names exactly the columns the retail-specific engine wrote."""
     assert feature_columns(load_settings("retail_demand")) == {
         SALES_HISTORY: [
-            "units_sold_lag_14d", "units_sold_lag_21d", "units_sold_lag_28d",
-            "units_sold_mean_7d", "units_sold_std_7d", "units_sold_mean_28d", "units_sold_std_28d", "stockout_rate_28d",
+            "units_sold_lag_14d",
+            "units_sold_lag_21d",
+            "units_sold_lag_28d",
+            "units_sold_mean_7d",
+            "units_sold_std_7d",
+            "units_sold_mean_28d",
+            "units_sold_std_28d",
+            "stockout_rate_28d",
         ],
         PRICE_PROMO: ["price", "on_promotion", "price_rel_28d", "promo_share_28d"],
         STORE_SALES: ["store_item_units_mean_7d", "store_item_units_mean_28d"],
@@ -387,8 +413,14 @@ def test_retail_declarations_give_the_retail_tables():
     assert dtypes[PRICE_PROMO] == {**keys, **stamps, "price": "float64", "on_promotion": "bool", "price_rel_28d": "float64", "promo_share_28d": "float64"}
     assert dtypes[STORE_SALES] == {"store_id": "object", **stamps, "store_item_units_mean_7d": "float64", "store_item_units_mean_28d": "float64"}
     assert dtypes[CALENDAR] == {
-        **stamps, "day_of_week": "int64", "week_of_year": "int64", "month": "int64", "day_of_year_sin": "float64",
-        "day_of_year_cos": "float64", "is_holiday": "bool", "days_to_next_holiday": "float64",
+        **stamps,
+        "day_of_week": "int64",
+        "week_of_year": "int64",
+        "month": "int64",
+        "day_of_year_sin": "float64",
+        "day_of_year_cos": "float64",
+        "is_holiday": "bool",
+        "days_to_next_holiday": "float64",
     }
 
 

@@ -52,12 +52,14 @@ def frame() -> pd.DataFrame:
     #  3    s2   south     4     4         0     0
     #  4    s3   north     6    NaN  (no forecast: left out)
     #  5    s3   north    NaN    3   (label not in yet: left out)
-    return pd.DataFrame({
-        "store_id": ["s1", "s1", "s2", "s2", "s3", "s3"],
-        "region": ["north", "north", "south", "south", "north", "north"],
-        "units_sold": [10.0, 5.0, 0.0, 4.0, 6.0, np.nan],
-        "prediction": [8.0, 7.0, 1.0, 4.0, np.nan, 3.0],
-    })
+    return pd.DataFrame(
+        {
+            "store_id": ["s1", "s1", "s2", "s2", "s3", "s3"],
+            "region": ["north", "north", "south", "south", "north", "north"],
+            "units_sold": [10.0, 5.0, 0.0, 4.0, 6.0, np.nan],
+            "prediction": [8.0, 7.0, 1.0, 4.0, np.nan, 3.0],
+        }
+    )
 
 
 def test_retail_kpi_by_store_region_and_total(retail_kpi, frame):
@@ -134,12 +136,14 @@ def scored() -> pd.DataFrame:
     #  3  premium south   0     0.1    no
     #  4  premium south   1     0.6    yes  -> churner reached
     #  5  premium north  NaN    0.8    (label not in yet: left out)
-    return pd.DataFrame({
-        "subscription_plan": ["basic", "basic", "basic", "premium", "premium", "premium"],
-        "region": ["north", "north", "south", "south", "south", "north"],
-        "churned_30d": [1.0, 0.0, 1.0, 0.0, 1.0, np.nan],
-        "prediction": [0.9, 0.7, 0.2, 0.1, 0.6, 0.8],
-    })
+    return pd.DataFrame(
+        {
+            "subscription_plan": ["basic", "basic", "basic", "premium", "premium", "premium"],
+            "region": ["north", "north", "south", "south", "south", "north"],
+            "churned_30d": [1.0, 0.0, 1.0, 0.0, 1.0, np.nan],
+            "prediction": [0.9, 0.7, 0.2, 0.1, 0.6, 0.8],
+        }
+    )
 
 
 def test_churn_retained_revenue_by_hand(churn_kpi, scored):

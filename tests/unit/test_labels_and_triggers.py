@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,15 @@ def _preds():
 
 
 def _actuals(recorded):
-    return pd.DataFrame({"store_id": "S1", "item_id": "I1", "date": pd.date_range("2025-01-06", periods=3, tz="UTC"), "units_sold": [4.0, 6.0, 9.0], "recorded_at": pd.to_datetime(recorded, utc=True)})
+    return pd.DataFrame(
+        {
+            "store_id": "S1",
+            "item_id": "I1",
+            "date": pd.date_range("2025-01-06", periods=3, tz="UTC"),
+            "units_sold": [4.0, 6.0, 9.0],
+            "recorded_at": pd.to_datetime(recorded, utc=True),
+        }
+    )
 
 
 def test_label_recorded_after_cutoff_is_never_joined():
@@ -43,26 +51,26 @@ def test_known_as_of_blanks_late_actuals_but_keeps_plan_columns():
 
 
 CFG = RetrainingConfig(max_degradation=0.2, schedule_cron="0 3 * * 1", auto_rollback=True, rollback_degradation=0.25)
-NOW = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)  # a Wednesday
-WAPE = dict(metric="wape", metric_direction="lower", min_label_completeness=0.9)
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)  # a Wednesday
+WAPE = {"metric": "wape", "metric_direction": "lower", "min_label_completeness": 0.9}
 
 
 def test_nothing_fires():
-    d = decide_retraining(CFG, live=0.41, reference=0.40, label_completeness=1.0, last_training=datetime(2026, 11, 24, 4, tzinfo=timezone.utc), now=NOW, **WAPE)
+    d = decide_retraining(CFG, live=0.41, reference=0.40, label_completeness=1.0, last_training=datetime(2026, 11, 24, 4, tzinfo=UTC), now=NOW, **WAPE)
     assert not d.retrain and d.triggers == []
 
 
 def test_each_trigger_fires_alone():
-    recent = datetime(2026, 11, 24, 4, tzinfo=timezone.utc)
+    recent = datetime(2026, 11, 24, 4, tzinfo=UTC)
     assert decide_retraining(CFG, on_demand=True, last_training=recent, now=NOW).triggers == ["on_demand"]
-    assert decide_retraining(CFG, last_training=datetime(2026, 11, 20, tzinfo=timezone.utc), now=NOW).triggers == ["schedule"]
+    assert decide_retraining(CFG, last_training=datetime(2026, 11, 20, tzinfo=UTC), now=NOW).triggers == ["schedule"]
     assert decide_retraining(CFG, drift_alerts=["drift:price"], last_training=recent, now=NOW).triggers == ["drift"]
     perf = decide_retraining(CFG, live=0.6, reference=0.4, label_completeness=1.0, performance_alerts=["wape"], last_training=recent, now=NOW, **WAPE)
     assert perf.triggers == ["performance"]
 
 
 def test_performance_needs_enough_labels_and_persistence():
-    recent = datetime(2026, 11, 24, 4, tzinfo=timezone.utc)
+    recent = datetime(2026, 11, 24, 4, tzinfo=UTC)
     few = decide_retraining(CFG, live=0.9, reference=0.4, label_completeness=0.5, performance_alerts=["wape"], last_training=recent, now=NOW, **WAPE)
     assert not few.retrain and "labels 50% complete" in few.reasons[0]
     once = decide_retraining(CFG, live=0.9, reference=0.4, label_completeness=1.0, performance_alerts=[], last_training=recent, now=NOW, **WAPE)
@@ -108,7 +116,7 @@ def test_rollback_follows_the_metric_direction():
 
 
 def test_retraining_cooldown_holds_drift_but_not_on_demand():
-    recent = datetime(2026, 11, 24, 4, tzinfo=timezone.utc)
+    recent = datetime(2026, 11, 24, 4, tzinfo=UTC)
     held = decide_retraining(CFG, drift_alerts=["drift:price"], last_training=recent, now=NOW, windows_since_retrain=0)
     assert not held.retrain and "cooldown" in held.reasons[-1]
     after = decide_retraining(CFG, drift_alerts=["drift:price"], last_training=recent, now=NOW, windows_since_retrain=1)

@@ -15,9 +15,9 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
@@ -80,19 +80,26 @@ def _handler(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
                 body["data"] = {"KEY": "c2VjcmV0"}
             return body
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+        def do_GET(self) -> None:
             cluster.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
             if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                return self._send(401, {"kind": "Status", "apiVersion": "v1", "code": 401,
-                                        "status": "Failure", "reason": "Unauthorized"})
+                return self._send(401, {"kind": "Status", "apiVersion": "v1", "code": 401, "status": "Failure", "reason": "Unauthorized"})
             parts = self.path.split("?")[0].strip("/").split("/")
             if parts == ["version"]:
-                return self._send(200, {
-                    "major": "1", "minor": "30", "gitVersion": "v1.30.0",
-                    "gitCommit": "7c48c2bd72b9bf5c44d21d7338cc7bea77d0ad2a", "gitTreeState": "clean",
-                    "buildDate": "2024-04-17T17:27:03Z", "goVersion": "go1.22.2",
-                    "compiler": "gc", "platform": "linux/amd64",
-                })
+                return self._send(
+                    200,
+                    {
+                        "major": "1",
+                        "minor": "30",
+                        "gitVersion": "v1.30.0",
+                        "gitCommit": "7c48c2bd72b9bf5c44d21d7338cc7bea77d0ad2a",
+                        "gitTreeState": "clean",
+                        "buildDate": "2024-04-17T17:27:03Z",
+                        "goVersion": "go1.22.2",
+                        "compiler": "gc",
+                        "platform": "linux/amd64",
+                    },
+                )
             if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 4:
                 ns = parts[3]
                 if ns in cluster.namespaces:
@@ -101,10 +108,8 @@ def _handler(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
             if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 6:
                 ns, plural, name = parts[3], parts[4], parts[5]
                 if plural == "secrets" and (ns, name) in cluster.forbidden_secrets:
-                    return self._send(403, {"kind": "Status", "apiVersion": "v1", "code": 403,
-                                            "status": "Failure", "reason": "Forbidden"})
-                store = {"serviceaccounts": (cluster.service_accounts, "ServiceAccount"),
-                         "secrets": (cluster.secrets, "Secret")}.get(plural)
+                    return self._send(403, {"kind": "Status", "apiVersion": "v1", "code": 403, "status": "Failure", "reason": "Forbidden"})
+                store = {"serviceaccounts": (cluster.service_accounts, "ServiceAccount"), "secrets": (cluster.secrets, "Secret")}.get(plural)
                 if store and (ns, name) in store[0]:
                     return self._send(200, self._meta(store[1], name, ns))
                 return self._send(404, _status_404(plural, name))
@@ -161,9 +166,7 @@ def _ready(state: FakeCluster, secrets: tuple[str, ...] = ("runway-zenml", "runw
 def test_missing_context_is_reported(tmp_path: Path) -> None:
     kc = _kubeconfig(tmp_path, "http://127.0.0.1:1", contexts=("kind-other", "prod-eu"), current="kind-other")
     report = preflight("kind-runway", NS, SA, [], kubeconfig=kc)
-    assert report.problems == [
-        f"kube context 'kind-runway' not found in kubeconfig '{kc}' (available: kind-other, prod-eu)"
-    ]
+    assert report.problems == [f"kube context 'kind-runway' not found in kubeconfig '{kc}' (available: kind-other, prod-eu)"]
     assert not report.ok
 
 
@@ -195,9 +198,7 @@ def test_unreachable_api_is_one_clear_line(tmp_path: Path) -> None:
     kc = _kubeconfig(tmp_path, f"http://127.0.0.1:{port}")
     report = preflight(CTX, NS, SA, ["runway-zenml"], kubeconfig=kc, timeout=2)
     # Stops at the API: no cascade of "namespace not found" lines.
-    assert report.problems == [
-        f"Kubernetes API of context '{CTX}' is not reachable at http://127.0.0.1:{port}: connection refused"
-    ]
+    assert report.problems == [f"Kubernetes API of context '{CTX}' is not reachable at http://127.0.0.1:{port}: connection refused"]
 
 
 def test_rejected_credentials(cluster: tuple[FakeCluster, str], tmp_path: Path) -> None:
@@ -207,9 +208,7 @@ def test_rejected_credentials(cluster: tuple[FakeCluster, str], tmp_path: Path) 
     doc["users"][0]["user"]["token"] = "wrong"
     Path(kc).write_text(yaml.safe_dump(doc))
     report = preflight(CTX, NS, SA, [], kubeconfig=kc)
-    assert report.problems == [
-        f"Kubernetes API at {server} rejected the credentials of context '{CTX}' (HTTP 401)"
-    ]
+    assert report.problems == [f"Kubernetes API at {server} rejected the credentials of context '{CTX}' (HTTP 401)"]
 
 
 def test_missing_namespace_stops_there(cluster: tuple[FakeCluster, str], tmp_path: Path) -> None:
@@ -225,7 +224,10 @@ def test_missing_service_account_and_secrets(cluster: tuple[FakeCluster, str], t
     state.namespaces.add(NS)
     state.secrets.add((NS, "runway-zenml"))
     report = preflight(
-        CTX, NS, SA, ["runway-zenml", "runway-feast", "runway-object-store"],
+        CTX,
+        NS,
+        SA,
+        ["runway-zenml", "runway-feast", "runway-object-store"],
         kubeconfig=_kubeconfig(tmp_path, server),
     )
     where = f"namespace '{NS}' (context '{CTX}')"
@@ -237,9 +239,7 @@ def test_missing_service_account_and_secrets(cluster: tuple[FakeCluster, str], t
     with pytest.raises(PreflightError) as err:
         report.raise_if_failed()
     assert err.value.problems == report.problems
-    assert str(err.value) == "Kubernetes preflight failed (3 problems):\n" + "\n".join(
-        f"  - {p}" for p in report.problems
-    )
+    assert str(err.value) == "Kubernetes preflight failed (3 problems):\n" + "\n".join(f"  - {p}" for p in report.problems)
     # A clean message, not a client stack trace or an HTTP response dump.
     assert "Traceback" not in str(err.value) and "HTTP response" not in str(err.value)
 
@@ -249,9 +249,7 @@ def test_forbidden_secret(cluster: tuple[FakeCluster, str], tmp_path: Path) -> N
     _ready(state)
     state.forbidden_secrets.add((NS, "runway-zenml"))
     report = preflight(CTX, NS, SA, ["runway-zenml"], kubeconfig=_kubeconfig(tmp_path, server))
-    assert report.problems == [
-        f"not allowed to read secret 'runway-zenml' in namespace '{NS}' (context '{CTX}') (HTTP 403)"
-    ]
+    assert report.problems == [f"not allowed to read secret 'runway-zenml' in namespace '{NS}' (context '{CTX}') (HTTP 403)"]
 
 
 def test_all_present_passes(cluster: tuple[FakeCluster, str], tmp_path: Path) -> None:
@@ -261,7 +259,11 @@ def test_all_present_passes(cluster: tuple[FakeCluster, str], tmp_path: Path) ->
     assert report.ok and report.problems == []
     report.raise_if_failed()  # does not raise
     assert report.checked == [
-        "api", f"namespace '{NS}'", f"service account '{SA}'", "secret 'runway-zenml'", "secret 'runway-feast'",
+        "api",
+        f"namespace '{NS}'",
+        f"service account '{SA}'",
+        "secret 'runway-zenml'",
+        "secret 'runway-feast'",
     ]
     # Every call carried the kubeconfig's token, and secrets were read as
     # metadata only, so their values never left the (fake) cluster.
@@ -282,8 +284,9 @@ def test_importable_without_zenml() -> None:
     # The CLI runs preflight before any ZenML import; keep it that way.
     code = "import sys, runway.platform.k8s_preflight; sys.exit(1 if 'zenml' in sys.modules else 0)"
     root = Path(__file__).resolve().parents[2]
-    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
-                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr or "importing runway.platform.k8s_preflight pulled in zenml"
 
 

@@ -20,7 +20,20 @@ pytestmark = [
 ]
 
 # Exact (not sketch-estimated) whylogs metrics.
-EXACT = ["counts/n", "counts/null", "counts/nan", "counts/inf", "types/integral", "types/fractional", "types/boolean", "types/string", "types/object", "distribution/n", "distribution/min", "distribution/max"]
+EXACT = [
+    "counts/n",
+    "counts/null",
+    "counts/nan",
+    "counts/inf",
+    "types/integral",
+    "types/fractional",
+    "types/boolean",
+    "types/string",
+    "types/object",
+    "distribution/n",
+    "distribution/min",
+    "distribution/max",
+]
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +44,18 @@ def frame() -> pd.DataFrame:
     fn[rng.random(n) < 0.1] = np.nan
     fi = rng.normal(size=n)
     fi[:3] = [np.inf, -np.inf, np.inf]  # infinities take whylogs' default path
-    return pd.DataFrame({
-        "price": rng.lognormal(1, 0.4, n),
-        "price_nan": fn,
-        "with_inf": fi,
-        "units": rng.poisson(4, n),
-        "promo": rng.random(n) < 0.1,
-        "region": rng.choice(["north", "south", "east"], n).astype(object),
-        "store_nan": pd.Series(rng.choice(["s1", "s2", None], n), dtype=object),
-        "cat": pd.Categorical(rng.choice(["a", "b"], n)),
-    })
+    return pd.DataFrame(
+        {
+            "price": rng.lognormal(1, 0.4, n),
+            "price_nan": fn,
+            "with_inf": fi,
+            "units": rng.poisson(4, n),
+            "promo": rng.random(n) < 0.1,
+            "region": rng.choice(["north", "south", "east"], n).astype(object),
+            "store_nan": pd.Series(rng.choice(["s1", "s2", None], n), dtype=object),
+            "cat": pd.Categorical(rng.choice(["a", "b"], n)),
+        }
+    )
 
 
 def _exact(view) -> pd.DataFrame:
@@ -77,11 +92,13 @@ def test_profile_parquet_batches(frame, tmp_path):
 
 def test_types_whylogs_cannot_handle_are_converted():
     # whylogs 1.6.4 on numpy 2 crashes on datetime64 and pandas "string".
-    df = pd.DataFrame({
-        "when": pd.date_range("2024-01-01", periods=4, freq="D", tz="UTC"),
-        "name": pd.Series(["a", "b", None, "a"], dtype="string"),
-        "span": pd.to_timedelta([1, 2, 3, 4], unit="h"),
-    })
+    df = pd.DataFrame(
+        {
+            "when": pd.date_range("2024-01-01", periods=4, freq="D", tz="UTC"),
+            "name": pd.Series(["a", "b", None, "a"], dtype="string"),
+            "span": pd.to_timedelta([1, 2, 3, 4], unit="h"),
+        }
+    )
     s = P.profile_summary(P.profile_frame(df))
     assert s.loc["when", "min"] == pytest.approx(pd.Timestamp("2024-01-01", tz="UTC").timestamp())
     assert s.loc["span", "max"] == 4 * 3600

@@ -4,9 +4,9 @@ evaluation, duplicate artifact and slice regressions do not."""
 import pytest
 
 from runway.config import PromotionConfig
-from runway.evaluation.report import EvaluationReport
-from runway.evaluation.metrics import GainInterval, Metrics
 from runway.evaluation.gate import decide
+from runway.evaluation.metrics import GainInterval, Metrics
+from runway.evaluation.report import EvaluationReport
 
 pytestmark = pytest.mark.unit
 POLICY = PromotionConfig(min_improvement_vs_production=0.01, slice_regression_tolerance=0.10, min_slice_rows=20)
@@ -17,7 +17,15 @@ def m(wape):
 
 
 def report(cand=0.20, base=0.30, prod=None, gain_base=(0.33, 0.25, 0.40), gain_prod=None, slices=None):
-    r = EvaluationReport(primary_metric="wape", rows=1000, candidate=m(cand), baseline=m(base), gain_vs_baseline=GainInterval(*gain_base, 100), baseline_label="seasonal naive (7 days)", slice_by="store_id")
+    r = EvaluationReport(
+        primary_metric="wape",
+        rows=1000,
+        candidate=m(cand),
+        baseline=m(base),
+        gain_vs_baseline=GainInterval(*gain_base, 100),
+        baseline_label="seasonal naive (7 days)",
+        slice_by="store_id",
+    )
     if prod is not None:
         r.production, r.production_version, r.gain_vs_production = m(prod), "3", GainInterval(*gain_prod, 100)
     r.slices = slices or [{"slice": "S001", "rows": 500, "candidate_wape": cand, "baseline_wape": base, **({"production_wape": prod} if prod else {})}]
@@ -125,7 +133,12 @@ def test_evaluate_then_decide_on_wape_with_slices():
 
     rng = np.random.default_rng(0)
     n = 28 * 60
-    holdout = pd.DataFrame({"date": pd.Timestamp("2025-03-01", tz="UTC") + pd.to_timedelta(np.repeat(np.arange(28), 60), unit="D"), "store_id": np.tile(["S1", "S2", "S3"], n // 3)})
+    holdout = pd.DataFrame(
+        {
+            "date": pd.Timestamp("2025-03-01", tz="UTC") + pd.to_timedelta(np.repeat(np.arange(28), 60), unit="D"),
+            "store_id": np.tile(["S1", "S2", "S3"], n // 3),
+        }
+    )
     holdout["units_sold"] = rng.poisson(10, n).astype(float)
     y = holdout["units_sold"].to_numpy()
     good, prod, base = y + rng.normal(0, 1, n), y + rng.normal(0, 2, n), y + rng.normal(0, 4, n)

@@ -35,13 +35,15 @@ def png_size(b64: str) -> tuple[int, int]:
 def inputs():
     rng = np.random.default_rng(0)
     n = 4_000
-    ref = pd.DataFrame({
-        "price": rng.lognormal(1, 0.4, n),
-        "lag_7": rng.poisson(5, n).astype(float),
-        "region": rng.choice(["north", "south", "east"], n),
-        "on_promotion": rng.random(n) < 0.1,
-        "<b>odd name</b>": rng.normal(size=n),
-    })
+    ref = pd.DataFrame(
+        {
+            "price": rng.lognormal(1, 0.4, n),
+            "lag_7": rng.poisson(5, n).astype(float),
+            "region": rng.choice(["north", "south", "east"], n),
+            "on_promotion": rng.random(n) < 0.1,
+            "<b>odd name</b>": rng.normal(size=n),
+        }
+    )
     cur = ref.sample(1_000, random_state=1).reset_index(drop=True)
     cur["price"] *= 1.25
     cur = cur.drop(columns=["lag_7"]).assign(extra=1)
@@ -54,8 +56,15 @@ def inputs():
 
 def render(inputs, **kw) -> str:
     ref, cur, res, kpi, history, alerts = inputs
-    args = {"model_name": "retail_demand_forecaster", "model_version": 7, "window": "2024-W05", "history": history, "alerts": alerts, "kpi": kpi,
-            "generated_at": datetime(2024, 2, 5, 6, 0, tzinfo=UTC)}
+    args = {
+        "model_name": "retail_demand_forecaster",
+        "model_version": 7,
+        "window": "2024-W05",
+        "history": history,
+        "alerts": alerts,
+        "kpi": kpi,
+        "generated_at": datetime(2024, 2, 5, 6, 0, tzinfo=UTC),
+    }
     return render_report(res, ref, cur, **(args | kw))
 
 
@@ -74,8 +83,17 @@ def test_every_feature_has_its_name_and_a_png(inputs):
 
 def test_sections_and_header(inputs):
     html = render(inputs)
-    for text in ["retail_demand_forecaster", "version <b>7</b>", "2024-W05", "2024-02-05T06:00:00+00:00",
-                 "breached in 2 of the last 3 windows", "Schema changes", "extra", "KPI by segment", "lost_sales (EUR)"]:
+    for text in [
+        "retail_demand_forecaster",
+        "version <b>7</b>",
+        "2024-W05",
+        "2024-02-05T06:00:00+00:00",
+        "breached in 2 of the last 3 windows",
+        "Schema changes",
+        "extra",
+        "KPI by segment",
+        "lost_sales (EUR)",
+    ]:
         assert text in html, text
     wide = [m["alt"] for m in IMG.finditer(html) if m["cls"] == "wide"]
     # One chart per metric the history has, one for the KPI's money columns.
@@ -115,7 +133,18 @@ def test_write_report_is_atomic(inputs, tmp_path):
 
 def test_charts_follow_the_given_metrics_and_kpi(inputs):
     ref, cur, res, _, _, _ = inputs
-    history = [{"window": f"W{w}", "roc_auc": 0.8 - w / 100, "brier": 0.04, "rows": 1000, "net_value": 100.0 * w, "contact_cost": 50.0, "saved_revenue": 50.0 + 100 * w} for w in range(4)]
+    history = [
+        {
+            "window": f"W{w}",
+            "roc_auc": 0.8 - w / 100,
+            "brier": 0.04,
+            "rows": 1000,
+            "net_value": 100.0 * w,
+            "contact_cost": 50.0,
+            "saved_revenue": 50.0 + 100 * w,
+        }
+        for w in range(4)
+    ]
     html = render_report(res, ref, cur, history=history, metrics=["brier", "roc_auc", "f1"], kpi_columns=["net_value", "saved_revenue"], currency="USD")
     wide = [m["alt"] for m in IMG.finditer(html) if m["cls"] == "wide"]
     assert wide == ["PSI per feature", "brier over time", "roc_auc over time", "KPI over time"]  # f1 is not in the history
@@ -128,9 +157,9 @@ def test_charts_follow_the_given_metrics_and_kpi(inputs):
 
 
 def test_kpi_table_shows_the_use_cases_columns(inputs):
-    ref, cur, res, kpi, history, _ = inputs
+    _ref, _cur, _res, _kpi, _history, _ = inputs
     html = render(inputs, kpi_columns=KPI_HEADLINE)
-    table = html[html.index("KPI by segment"):html.index("Schema changes")]
+    table = html[html.index("KPI by segment") : html.index("Schema changes")]
     for col in ("units_short", "mae", "rows_missing"):
         assert f"<th>{col}</th>" in table
     for col in KPI_HEADLINE:

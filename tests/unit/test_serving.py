@@ -14,7 +14,9 @@ pytestmark = pytest.mark.unit
 @pytest.fixture(scope="module")
 def frame():
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"x": rng.normal(size=200), "date": pd.date_range("2025-01-01", periods=200, tz="UTC"), "store_id": "S1", "item_id": [f"I{i % 7}" for i in range(200)]})
+    df = pd.DataFrame(
+        {"x": rng.normal(size=200), "date": pd.date_range("2025-01-01", periods=200, tz="UTC"), "store_id": "S1", "item_id": [f"I{i % 7}" for i in range(200)]}
+    )
     df["y"] = 3 + 2 * df["x"] + rng.normal(scale=0.1, size=200)
     return df
 
@@ -34,7 +36,9 @@ def test_production_serves_when_healthy(frame, model):
 
 
 def test_no_production_falls_to_last_known_good(frame, model):
-    r = predict_with_fallback(len(frame), frame, [Candidate("production", None, lambda: None), Candidate("last_known_good", "1", lambda: model)], rule(len(frame)))
+    r = predict_with_fallback(
+        len(frame), frame, [Candidate("production", None, lambda: None), Candidate("last_known_good", "1", lambda: model)], rule(len(frame))
+    )
     assert set(r.served_by) == {"last_known_good"} and "production: no such version" in r.reasons
 
 
@@ -70,7 +74,9 @@ def test_non_finite_rows_pass_to_next_level(frame, model):
             out[::2] = np.nan
             return out
 
-    r = predict_with_fallback(len(frame), frame, [Candidate("production", "2", lambda: Half()), Candidate("last_known_good", "1", lambda: model)], rule(len(frame)))
+    r = predict_with_fallback(
+        len(frame), frame, [Candidate("production", "2", lambda: Half()), Candidate("last_known_good", "1", lambda: model)], rule(len(frame))
+    )
     assert r.counts() == {"last_known_good": 100, "production": 100}
 
 

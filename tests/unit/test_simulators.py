@@ -4,6 +4,7 @@ known, and (churn) a plausible positive rate and drift scenarios."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -67,12 +68,12 @@ def test_layout_and_hooks(use_case, tmp_path):
             date.fromisoformat(n.removeprefix("batch=").removesuffix(".parquet"))
     # Scoring batches are exactly the live dates, one batch every batch_days.
     assert sorted(f.name for f in (raw / scoring).iterdir()) == [f"batch={d.isoformat()}.parquet" for d in starts]
-    assert all((b - a).days == s.schedule.batch_days for a, b in zip(starts, starts[1:]))
+    assert all((b - a).days == s.schedule.batch_days for a, b in itertools.pairwise(starts))
     assert starts == p.hook("live_batch_dates")(s, 2)
     assert len(p.hook("live_batch_dates")(s)) == p.simulation_config(s).live_weeks
     # History covers the simulated past and the live weeks' late labels.
     hist_dates = sorted(date.fromisoformat(f.name[6:16]) for f in (raw / hist).iterdir())
-    assert hist_dates[-len(starts):] == starts and hist_dates[0] < starts[0]
+    assert hist_dates[-len(starts) :] == starts and hist_dates[0] < starts[0]
 
     labelled, to_score = read_stream(raw, hist), read_stream(raw, scoring)
     columns = set(s.contract.columns)

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runway.data.io import write_parquet_atomic
-from usecases.churn.kpi import KPI_HEADLINE, kpi_frame
 from usecases.churn import simulate as sim  # usecases.churn.simulate stays the module
+from usecases.churn.kpi import KPI_HEADLINE, kpi_frame
 from usecases.churn.simulate import SCENARIOS, SimulationConfig
 
 if TYPE_CHECKING:

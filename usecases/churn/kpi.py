@@ -34,8 +34,21 @@ if TYPE_CHECKING:
     from runway.config.schema import KpiConfig
 
 KPI_COLUMNS = [
-    "level", "segment", "rows", "rows_missing", "churners", "contacted", "churners_contacted", "churners_missed",
-    "precision", "recall", "customers_saved", "saved_revenue", "contact_cost", "net_value", "currency",
+    "level",
+    "segment",
+    "rows",
+    "rows_missing",
+    "churners",
+    "contacted",
+    "churners_contacted",
+    "churners_missed",
+    "precision",
+    "recall",
+    "customers_saved",
+    "saved_revenue",
+    "contact_cost",
+    "net_value",
+    "currency",
 ]
 TOTAL = "total"
 THRESHOLD_COLUMN = "_threshold"  # set by the monitoring window: the threshold the model decided with
@@ -114,9 +127,7 @@ def _aggregate(g: pd.DataFrame, params: KpiParams, currency: str) -> dict[str, A
     }
 
 
-def kpi_frame(
-    frame: pd.DataFrame, actual: str, prediction: str, segment_cols: Sequence[str] = (), kpi: KpiConfig | None = None
-) -> pd.DataFrame:
+def kpi_frame(frame: pd.DataFrame, actual: str, prediction: str, segment_cols: Sequence[str] = (), kpi: KpiConfig | None = None) -> pd.DataFrame:
     """Retention KPIs per segment value of each ``segment_cols`` column and in total.
 
     One row per (level, segment): ``level`` is the segment column (``subscription_plan``,

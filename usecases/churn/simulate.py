@@ -182,11 +182,8 @@ class _Customers:
         if n == 0:
             return
         plan = rng.choice(3, n, p=np.asarray(cfg.plan_weights) / sum(cfg.plan_weights))
-        if initial:
-            # The initial base has signed up over the past years.
-            tenure_days = np.minimum(rng.exponential(700.0, n), 6 * 365).astype(int)
-        else:
-            tenure_days = rng.integers(0, 7, n)
+        # The initial base has signed up over the past years; newcomers this week.
+        tenure_days = np.minimum(rng.exponential(700.0, n), 6 * 365).astype(int) if initial else rng.integers(0, 7, n)
         base = PLAN_USAGE_HOURS[plan] * rng.lognormal(0.0, 0.5, n)
         risky = rng.random(n) < cfg.risky_payer_share
         fields = {

@@ -32,8 +32,21 @@ if TYPE_CHECKING:
     from runway.config.schema import KpiConfig
 
 KPI_COLUMNS = [
-    "level", "segment", "rows", "rows_missing", "units_actual", "units_forecast", "units_short", "units_over",
-    "lost_sales", "overstock_cost", "total_cost", "mae", "wape", "bias", "currency",
+    "level",
+    "segment",
+    "rows",
+    "rows_missing",
+    "units_actual",
+    "units_forecast",
+    "units_short",
+    "units_over",
+    "lost_sales",
+    "overstock_cost",
+    "total_cost",
+    "mae",
+    "wape",
+    "bias",
+    "currency",
 ]
 TOTAL = "total"
 # The KPI frame's columns the core shows in summaries and charts, in order (money).
@@ -104,9 +117,7 @@ def _aggregate(g: pd.DataFrame, params: KpiParams, currency: str) -> dict[str, A
     }
 
 
-def kpi_frame(
-    frame: pd.DataFrame, actual: str, prediction: str, segment_cols: Sequence[str] = (), kpi: KpiConfig | None = None
-) -> pd.DataFrame:
+def kpi_frame(frame: pd.DataFrame, actual: str, prediction: str, segment_cols: Sequence[str] = (), kpi: KpiConfig | None = None) -> pd.DataFrame:
     """KPIs per segment value of each ``segment_cols`` column and in total.
 
     Returns one row per (level, segment): ``level`` is the segment column
