@@ -85,13 +85,21 @@ def test_no_production_model_serves_the_rule(settings):
     assert "no production model" in summary["reasons"]
 
 
-def test_unavailable_feature_service_serves_the_rule(trained):
+def test_unavailable_feature_service_serves_the_rule(trained, monkeypatch):
+    """An offline-store outage during retrieval (injected: the local
+    orchestrator runs steps in this process) falls back to the rule."""
+    import runway.features.store as fs_lib
+
     settings, _ = trained
     week = _week(settings)
-    broken = Settings.model_validate({**settings.model_dump(), "features": {**settings.features.model_dump(), "feature_service": "retail_demand_v999"}})
-    summary, preds = _infer(broken, week)
+
+    def outage(*_a, **_k):
+        raise ConnectionError(f"feature service {settings.features.service_name} unreachable")
+
+    monkeypatch.setattr(fs_lib, "historical_features", outage)
+    summary, preds = _infer(settings, week)
     assert set(preds["served_by"]) == {"baseline"}
-    assert any("feature service unavailable" in r and "retail_demand_v999" in r for r in summary["reasons"]), summary["reasons"]
+    assert any("feature service unavailable" in r and settings.features.service_name in r for r in summary["reasons"]), summary["reasons"]
 
 
 def test_rollback_restores_the_exact_artifact(trained):
