@@ -231,7 +231,7 @@ def test_run_on_stack_rejects_unknown_names_before_touching_anything(tmp_path) -
         run_on_stack(_settings(tmp_path), "docker", "training")
     with pytest.raises(ValueError, match="unknown pipeline"):
         run_on_stack(_settings(tmp_path), "kubernetes", "serving")
-    with pytest.raises(ValueError, match="needs week"):
+    with pytest.raises(ValueError, match="needs batch"):
         run_on_stack(_settings(tmp_path), "kubernetes", "infer")
 
 
