@@ -111,6 +111,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--out", default="compiled", help="output folder (default: compiled/)")
 
+    sv = sub.add_parser("serve", parents=[common], help="online scoring service: POST /predict, /healthz, /readyz, /metrics (docs/serving.md)")
+    sv.add_argument("--host", help="address to listen on (default: serving.host, 127.0.0.1)")
+    sv.add_argument("--port", type=int, help="port (default: serving.port, 8080)")
+
     d = sub.add_parser("decisions", parents=[common], help="print the promotion decision log")
     d.add_argument("--json", action="store_true", help="raw JSON lines")
     d.add_argument("--verify", action="store_true", help="check the log's hash chain")
@@ -333,6 +337,16 @@ def cmd_remote(settings: Settings, args: argparse.Namespace, pipeline: str) -> i
     return 0
 
 
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    if args.port is not None and not 1 <= args.port <= 65535:
+        raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
+    _boot(settings)
+    from runway.serving.app import serve
+
+    serve(settings, host=args.host, port=args.port)
+    return 0
+
+
 def cmd_decisions(settings: Settings, args: argparse.Namespace) -> int:
     from runway.governance.decision_log import DecisionLog
 
@@ -426,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "train":
             _print_training_summary(settings, cmd_train(settings, args))
             return 0
-        handlers = {"all": cmd_all, "infer": cmd_infer, "monitor": cmd_monitor, "rollback": cmd_rollback}
+        handlers = {"all": cmd_all, "infer": cmd_infer, "monitor": cmd_monitor, "rollback": cmd_rollback, "serve": cmd_serve}
         if command in handlers:
             return handlers[command](settings, args)
     except Exception as exc:

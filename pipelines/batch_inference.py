@@ -36,4 +36,12 @@ def run_batch_inference(settings: Settings, batch: date) -> dict:
     run = batch_inference_pipeline.with_options(run_name=f"inference-{settings.use_case}-{label}-{{time}}")(
         settings=settings, history_fingerprint=history.fingerprint, scoring_fingerprint=scoring.fingerprint, batch=label, as_of=as_of
     )
-    return {"run": run.name, "batch": label, "summary": run.steps["predict_batch"].outputs["serving_summary"][0].load()}
+    summary = run.steps["predict_batch"].outputs["serving_summary"][0].load()
+    from runway.serving.metrics import record_pipeline_metrics
+
+    record_pipeline_metrics(
+        settings,
+        "batch_inference",
+        {"pipeline_last_run_success": 1, "pipeline_rows": {"scored": summary["rows"]}, "pipeline_predictions": summary["served_by"]},
+    )
+    return {"run": run.name, "batch": label, "summary": summary}

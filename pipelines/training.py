@@ -54,11 +54,30 @@ def run_training(settings: Settings, batches: list[str] | None = None, as_of: st
     t0 = time.perf_counter()
     run = build(settings)(settings=settings, fingerprint=batch.fingerprint, batches=batches, as_of=as_of)
     seconds = time.perf_counter() - t0
+    evaluation = run.steps["evaluate_model"].outputs["evaluation"][0].load()
+    _export_figures(settings, seconds, evaluation)
     return {
         "run": run.name,
         "run_id": str(run.id),
         "seconds": round(seconds, 1),
         "decision": run.steps["promote_model"].outputs["promotion_decision"][0].load(),
-        "evaluation": run.steps["evaluate_model"].outputs["evaluation"][0].load(),
+        "evaluation": evaluation,
         "cached_steps": sorted(name for name, s in run.steps.items() if s.status.value == "cached"),
     }
+
+
+def _export_figures(settings: Settings, seconds: float, evaluation: dict) -> None:
+    """Run duration and the primary metric per stage, for Prometheus (.prom file or Pushgateway)."""
+    from runway.serving.metrics import record_pipeline_metrics
+
+    m = evaluation["primary_metric"]
+    values = [
+        ({"model": settings.model.name, "metric": m, "stage": stage}, evaluation[key][m])
+        for stage, key in (("holdout", "candidate"), ("baseline", "baseline"), ("production", "production"))
+        if evaluation.get(key)
+    ]
+    record_pipeline_metrics(
+        settings,
+        "training",
+        {"pipeline_last_run_success": 1, "pipeline_run_duration_seconds": seconds, "pipeline_rows": {"holdout": evaluation["rows"]}, "model_metric": values},
+    )

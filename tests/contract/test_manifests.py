@@ -128,16 +128,55 @@ def test_network_policies_allow_exactly_the_named_services(env: str) -> None:
         "allow-feast-postgres-egress",
         "allow-pushgateway-egress",
         "allow-kube-api-egress",
+        "allow-serving-ingress",
     }
     dns_ports = {(p["protocol"], p["port"]) for p in pols["allow-dns-egress"]["spec"]["egress"][0]["ports"]}
     assert dns_ports == {("UDP", 53), ("TCP", 53)}
     for name, pol in pols.items():
-        assert "ingress" not in pol["spec"], f"{name} opens ingress"
+        if name != "allow-serving-ingress":  # the one ingress, checked below
+            assert "ingress" not in pol["spec"], f"{name} opens ingress"
         for rule in pol["spec"].get("egress", []):
             assert rule.get("ports"), f"{name} allows every port"
             for peer in rule.get("to", []):
                 # A namespaceSelector alone would allow every pod of that namespace.
                 assert "podSelector" in peer and "namespaceSelector" in peer, name
+    # The scoring service's HTTP port, from labelled client pods of the
+    # namespace and from Prometheus: named pods only, no ipBlock, no egress.
+    serving = pols["allow-serving-ingress"]["spec"]
+    assert serving["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "runway-serving"}}
+    assert serving["policyTypes"] == ["Ingress"] and "egress" not in serving
+    (rule,) = serving["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8080}]
+    for peer in rule["from"]:
+        assert "ipBlock" not in peer and peer.get("podSelector", {}).get("matchLabels"), peer
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_serving_runs_serve_for_its_env(env: str) -> None:
+    docs = _docs(env)
+    deploy = _find(docs, "Deployment", "runway-serving")
+    spec = pod_spec(deploy)
+    (container,) = spec["containers"]
+    assert container["command"][:5] == ["python", "run.py", "serve", "--env", env]
+    assert container["image"] == "ghcr.io/example/runway:0.1.0"
+    assert spec["serviceAccountName"] == "runway-serving" and spec["automountServiceAccountToken"] is False
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"].startswith("/readyz")
+    port = {p["name"]: p["containerPort"] for p in container["ports"]}["http"]
+    service = _find(docs, "Service", "runway-serving")
+    assert service["spec"]["selector"].items() <= deploy["spec"]["template"]["metadata"]["labels"].items()
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
+    hpa = _find(docs, "HorizontalPodAutoscaler", "runway-serving")
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "runway-serving"}
+    assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+    pdb = _find(docs, "PodDisruptionBudget", "runway-serving")
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= deploy["spec"]["template"]["metadata"]["labels"].items()
+    pol = _find(docs, "NetworkPolicy", "allow-serving-ingress")
+    assert pol["spec"]["ingress"][0]["ports"][0]["port"] == port
+    # Every secret it reads exists for the runner too (same names, same Terraform).
+    role = _find(docs, "Role", "runway-pipeline-runner")
+    allowed = {n for r in role["rules"] if "secrets" in r["resources"] for n in r["resourceNames"]}
+    assert {s["secretRef"]["name"] for s in container["envFrom"]} <= allowed
 
 
 @pytest.mark.parametrize("env", ("staging", "prod", "dev"))

@@ -41,3 +41,12 @@ def test_the_loop_runs(use_case: Settings) -> None:
         assert m["assessment"]["label_completeness"] > 0.5
         assert m["assessment"]["performance"] is not None and metric in m["assessment"]["performance"]
     assert registry.decision_log(use_case).verify() == []
+    # The pipelines' figures, in Prometheus text format, parse and say what served.
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from runway.serving.metrics import pipeline_metrics_path
+
+    families = {f.name: f for f in text_string_to_metric_families(pipeline_metrics_path(use_case, "batch_inference").read_text())}
+    served = {s.labels["level"]: s.value for s in families["runway_pipeline_predictions"].samples}
+    assert served.get("production") == out["inference"][-1]["summary"]["rows"]
+    assert "runway_model_metric" in {f.name for f in text_string_to_metric_families(pipeline_metrics_path(use_case, "training").read_text())}

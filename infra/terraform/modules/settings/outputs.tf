@@ -149,7 +149,7 @@ output "metrics_retention" {
 }
 
 output "prometheus_scrape_configs" {
-  description = "Extra Prometheus scrape jobs for pipeline/model metrics (Pushgateway) and the KFP API server."
+  description = "Extra Prometheus scrape jobs for pipeline/model metrics (Pushgateway), the KFP API server and the online scoring service."
   value = [
     {
       job_name        = "runway-pushgateway"
@@ -162,6 +162,24 @@ output "prometheus_scrape_configs" {
       metrics_path    = "/metrics"
       scrape_interval = "60s"
       static_configs  = [{ targets = ["ml-pipeline.${local.kfp_namespace}.svc.cluster.local:8888"] }]
+    },
+    {
+      # Every replica of infra/k8s/<env>/serving-*.yaml, through the endpoints
+      # of the runway-serving Service (the port named http serves /metrics).
+      job_name        = "runway-serving"
+      metrics_path    = "/metrics"
+      honor_labels    = true # keep the use_case/environment labels the service sets
+      scrape_interval = var.environment == "prod" ? "15s" : "30s"
+      kubernetes_sd_configs = [{
+        role       = "endpoints"
+        namespaces = { names = [local.namespace] }
+      }]
+      relabel_configs = [
+        { source_labels = ["__meta_kubernetes_service_name"], regex = "runway-serving", action = "keep" },
+        { source_labels = ["__meta_kubernetes_endpoint_port_name"], regex = "http", action = "keep" },
+        { source_labels = ["__meta_kubernetes_namespace"], target_label = "namespace" },
+        { source_labels = ["__meta_kubernetes_pod_name"], target_label = "pod" },
+      ]
     },
   ]
 }

@@ -71,7 +71,7 @@ run "prod_is_highly_available" {
   }
 
   assert {
-    condition     = [for j in output.prometheus_scrape_configs : j.job_name] == ["runway-pushgateway", "kubeflow-pipelines-api"]
+    condition     = [for j in output.prometheus_scrape_configs : j.job_name] == ["runway-pushgateway", "kubeflow-pipelines-api", "runway-serving"]
     error_message = "scrape jobs changed; update the Grafana dashboard and infra/README.md."
   }
 }

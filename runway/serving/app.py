@@ -1,0 +1,163 @@
+"""The online scoring service over HTTP (FastAPI + uvicorn).
+
+``create_app(settings)`` builds the app around an ``OnlineService``
+(``runway.serving.online``); ``serve(settings)`` runs it with uvicorn: what
+``python run.py serve`` calls.
+
+Endpoints:
+
+* ``POST /predict``: ``{"rows": [{<entity keys>, <timestamp>?, <request features>}, ...]}``
+  -> one answer per row (prediction, model version, fallback level, source,
+  skipped levels with reasons). 422 names the row and field of every
+  contract violation. Dependency failures (registry, artifact, feature store)
+  never give a 500: the fallback chain answers.
+* ``GET /healthz``: liveness (the process serves HTTP).
+* ``GET /readyz``: 200 when a model is loaded and the online store answers,
+  else 503 with what is missing. ``?allow_degraded=true`` answers 200 as soon
+  as the first registry poll is done, even if only the baseline can serve,
+  without reading the store (a probe must not wait on a dead one):
+  that is what the Kubernetes readiness probe uses, so a shared dependency
+  outage degrades every replica to the fallback instead of emptying the
+  Service.
+* ``GET /metrics``: Prometheus exposition of the app's own registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
+
+from runway.serving.metrics import ServingMetrics
+from runway.serving.online import MicroBatcher, OnlineService, RequestValidationError, build_service
+
+logger = logging.getLogger(__name__)
+
+JSON = "application/json"
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), default=str, allow_nan=False).encode()
+
+
+class _MetricsMiddleware:
+    """Pure ASGI middleware: latency per endpoint and status, in-flight gauge.
+    (Starlette's BaseHTTPMiddleware would add a task hop per request.)"""
+
+    def __init__(self, app, metrics: ServingMetrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [500]
+
+        async def send_wrapper(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            self.metrics.in_flight.dec()
+            self.metrics.observe_request(scope.get("path", ""), status[0], time.perf_counter() - start)
+
+
+def create_app(settings: Any, service: OnlineService | None = None, *, start_poller: bool = True) -> FastAPI:
+    """The FastAPI app for ``settings``. ``service`` defaults to
+    ``build_service(settings)`` (ZenML registry, Feast online store). With
+    ``start_poller`` the registry poll runs in a background thread while the
+    app lives (first poll at startup, then every ``serving.poll_seconds``)."""
+    svc = service if service is not None else build_service(settings)
+    metrics = svc.metrics
+    batcher = MicroBatcher(svc)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        batcher.start()
+        if start_poller:
+            svc.start()
+        try:
+            yield
+        finally:
+            svc.stop()
+            batcher.stop()
+
+    app = FastAPI(title=f"Runway online scoring: {settings.use_case}", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.service = svc
+    app.state.batcher = batcher
+
+    @app.post("/predict")
+    async def predict(request: Request) -> Response:
+        body = await request.body()
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            metrics.count_error("/predict", "bad_request")
+            return JSONResponse(
+                {"detail": [{"loc": ["body"], "row": None, "field": None, "msg": f"body is not valid JSON: {exc}", "type": "json_invalid"}]}, status_code=422
+            )
+        try:
+            # Validated, scored (with whatever else arrived meanwhile) and
+            # serialised in the batcher's thread; the event loop only waits.
+            answer = await asyncio.wrap_future(batcher.submit(payload))
+        except RequestValidationError as exc:
+            metrics.count_error("/predict", "validation")
+            return JSONResponse({"detail": exc.errors}, status_code=422)
+        except Exception as exc:
+            logger.error("internal error in /predict", exc_info=exc)
+            metrics.count_error("/predict", "internal")
+            return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
+        return Response(answer, media_type=JSON)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return Response(b'{"status":"ok"}', media_type=JSON)
+
+    @app.get("/readyz")
+    async def readyz(allow_degraded: bool = False) -> Response:
+        # The degraded form does no I/O: a probe must not wait on a dead store.
+        ready, detail = await run_in_threadpool(svc.readiness, not allow_degraded)
+        ok = ready or (allow_degraded and detail["polled"])
+        return Response(_dumps(detail), status_code=200 if ok else 503, media_type=JSON)
+
+    @app.get("/metrics")
+    async def metrics_endpoint() -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(_MetricsMiddleware, metrics=metrics)
+    return app
+
+
+def serve(settings: Any, host: str | None = None, port: int | None = None, *, log_level: str = "info") -> None:
+    """Run the service until SIGINT/SIGTERM (graceful: in-flight requests finish).
+
+    ``host``/``port`` default to ``serving.host``/``serving.port`` (127.0.0.1:8080);
+    in a container pass ``host="0.0.0.0"``. One process per pod: scale with
+    replicas (the HorizontalPodAutoscaler), not workers.
+    """
+    import uvicorn
+
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=host or settings.serving.host,
+        port=int(port or settings.serving.port),
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+        server_header=False,
+    )
