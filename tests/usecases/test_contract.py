@@ -32,10 +32,13 @@ def test_the_loop_runs(use_case: Settings) -> None:
     metric = use_case.evaluation.primary_metric
     assert evaluation["primary_metric"] == metric and metric in evaluation["candidate"]
     assert decision["promote"], f"first model must beat the {use_case.evaluation.baseline.kind} baseline: {decision['reason']}"
-    assert registry.production(use_case.model.name).version == decision["version"]
+    # Production is the version the decision log promoted last (a retrain may have promoted another).
+    promoted = [e for e in registry.decision_log(use_case).entries() if e["action"] == "promote"]
+    assert promoted[0]["version"] == decision["version"]
+    assert registry.production(use_case.model.name).version == promoted[-1]["version"]
     assert len(out["inference"]) >= 1
     for inf in out["inference"]:
-        assert inf["summary"]["served_by"].get("production", 0) == inf["summary"]["rows"]
+        assert inf["summary"]["served_by"].get("production", 0) == inf["summary"]["rows"], inf["summary"]
     assert out["monitoring"], "every scored batch is monitored once its labels are due"
     for m in out["monitoring"]:
         assert m["assessment"]["label_completeness"] > 0.5
