@@ -334,12 +334,12 @@ def cmd_remote(settings: Settings, args: argparse.Namespace, pipeline: str) -> i
 
 
 def cmd_decisions(settings: Settings, args: argparse.Namespace) -> int:
-    from runway.governance.decision_log import DecisionLog
+    from runway.governance.decision_log import open_log
 
-    log = DecisionLog(settings.workspace_path("decisions.jsonl"))
+    log = open_log(settings)
     if args.verify:
         problems = log.verify()
-        print("decision log chain intact" if not problems else "\n".join(problems))
+        print(f"decision log intact: {len(log.entries())} entries, every MAC and the head record verify" if not problems else "\n".join(problems))
         return 0 if not problems else EXIT_FAILED
     entries = log.entries()
     if not entries:
@@ -395,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command
     try:
         settings = _settings(args)
+        from runway.governance.decision_log import log_key
+
+        log_key(settings.environment.name, settings.workspace)  # non-local without the key: one clear line, before anything runs
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

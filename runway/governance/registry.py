@@ -23,7 +23,7 @@ from zenml.enums import ModelStages
 from zenml.io import fileio
 
 from runway.config import Settings
-from runway.governance.decision_log import DecisionLog, git_commit
+from runway.governance.decision_log import DecisionLog, git_commit, open_log
 from runway.governance.locks import promotion_lock
 from runway.modeling.artifact import ArtifactIntegrityError, ModelArtifact, deserialize_verified, sha256_bytes
 
@@ -51,7 +51,7 @@ class VersionInfo:
 
 
 def decision_log(settings: Settings) -> DecisionLog:
-    return DecisionLog(settings.workspace_path("decisions.jsonl"))
+    return open_log(settings)
 
 
 def _info(mv: Any) -> VersionInfo:
@@ -204,8 +204,13 @@ def read_model_bytes(model: str, version_name: str) -> bytes:
 
 
 def load_verified(settings: Settings, model: str, version_name: str) -> ModelArtifact:
-    """Load a version only if its bytes hash to what the decision log recorded."""
-    expected = decision_log(settings).promoted_sha(model, version_name)
+    """Load a version only if its bytes hash to what the decision log recorded.
+
+    The expected sha256 comes only from a verified log (every MAC, the chain
+    and the head record check out); a log that does not verify refuses every
+    load (DecisionLogError), so a forged ``rollback`` entry never serves.
+    """
+    expected = decision_log(settings).promoted_sha(model, version_name, verified=True)
     if expected is None:
         raise ArtifactIntegrityError(f"decision log has no sha256 for '{model}' version {version_name}: it was never promoted")
     return deserialize_verified(read_model_bytes(model, version_name), expected)
