@@ -70,7 +70,7 @@ def test_settings_never_hold_a_secret_value(monkeypatch):
     monkeypatch.setenv("RUNWAY_LOCK_URL", "mysql+pymysql://runway:s3cr3t@db/lock")
     s = load_settings(env="staging")
     assert "s3cr3t" not in s.model_dump_json()
-    assert s.environment.feast.registry == "${RUNWAY_FEAST_REGISTRY_URL}"
+    assert s.environment.feast.registry == "{env:RUNWAY_FEAST_REGISTRY_URL}", "a form ZenML does not expand (it substitutes ${VAR} itself)"
     assert reveal(s.environment.lock.url) == "mysql+pymysql://runway:s3cr3t@db/lock"
     assert s.environment.predictions_sink is None, "an empty optional reference means unset"
 
@@ -100,3 +100,4 @@ def test_error_unwrapping_keeps_the_message_that_replaced_another():
             raise ValueError("--week: not a date (YYYY-MM-DD): '2031-13-01'") from None
     except ValueError as exc:
         assert describe(exc) == "ValueError: --week: not a date (YYYY-MM-DD): '2031-13-01'"
+
