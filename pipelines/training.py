@@ -48,9 +48,9 @@ def run_training(settings: Settings, batches: list[str] | None = None, as_of: st
     """
     import time
 
-    from runway.data import sources
+    from runway.data import contract as quarantine_lib
 
-    batch = sources.read_batches(settings, settings.streams.history, batches=batches)
+    batch = quarantine_lib.read_or_quarantine(settings, settings.streams.history, batches=batches)
     t0 = time.perf_counter()
     run = build(settings)(settings=settings, fingerprint=batch.fingerprint, batches=batches, as_of=as_of)
     seconds = time.perf_counter() - t0

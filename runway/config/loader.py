@@ -192,8 +192,54 @@ def load_settings(
         settings = Settings.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(_problems(exc, origins, uc_path))) from None
+    _check_paths(settings, origins, env_path)
     _check_plugin(settings, origins, uc_path)
     return settings
+
+
+def _is_url(value: str) -> bool:
+    return "://" in value
+
+
+def _check_paths(settings: Settings, origins: dict[str, Path], fallback: Path) -> None:
+    """Every path of the environment stays inside the workspace.
+
+    A relative path that climbs out (``feast.registry: ../../x``) is refused,
+    naming key and file; an absolute path outside the workspace only with
+    ``allow_external_paths: true``. The workspace itself may not be a
+    filesystem root, the home folder or the project (or a folder above it).
+    """
+    env = settings.environment
+    workspace = settings.workspace.resolve()
+    home = Path.home().resolve()
+    if workspace == Path(workspace.anchor) or workspace == home or PROJECT_ROOT.resolve().is_relative_to(workspace):
+        key = "environment.workspace"
+        raise ConfigError(
+            f"{_origin_of(key, origins, fallback)}: key '{key}': the workspace {workspace} is a root, home or project folder; use a folder of its own"
+        )
+    candidates: list[tuple[str, str | None, Path]] = [
+        ("environment.feast.registry", reveal(env.feast.registry), workspace),
+        ("environment.zenml.config_dir", env.zenml.config_dir, workspace),
+    ]
+    if env.source.kind != "sql":
+        candidates.append(("environment.source.location", reveal(env.source.location), workspace / settings.use_case))
+    for key, value, base in candidates:
+        if not value or _is_url(value):
+            continue
+        p = Path(value).expanduser()
+        where = _origin_of(key, origins, fallback)
+        if p.is_absolute():
+            if not p.resolve().is_relative_to(workspace) and not env.allow_external_paths:
+                raise ConfigError(
+                    f"{where}: key '{key}': {value} is outside the workspace {workspace}; "
+                    "use a path inside it, or set environment.allow_external_paths: true for an absolute path elsewhere"
+                )
+            continue
+        resolved = (base / p).resolve()
+        if not resolved.is_relative_to(workspace):
+            raise ConfigError(
+                f"{where}: key '{key}': relative path {value!r} resolves to {resolved}, outside the workspace {workspace}; a relative path must stay inside it"
+            )
 
 
 _CROSS_KEY = re.compile(r"^(?:Value error, )?([a-z_]+(?:[.\[][\w\]\[.]*)?): (.*)$", re.S)
