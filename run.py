@@ -137,6 +137,12 @@ def _boot(settings: Settings) -> None:
     from runway.platform import runtime
 
     runtime.configure(settings)
+    from runway.governance import registry
+
+    # Every command's start: finish or undo a promotion a killed process left
+    # half done, and fail the runs a killed process left "running".
+    for line in registry.recover(settings, settings.model.name) + runtime.fail_orphaned_runs(settings):
+        print(f"recovered: {line}", file=sys.stderr)
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
@@ -365,12 +371,12 @@ def cmd_registry(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{name} v{v.version:>4}  stage {v.stage or '-'!s:10s} sha {str(v.artifact_sha256)[:12]}")
         return 0
     if args.repair:
-        with registry.promotion_lock(settings.environment.lock, settings.workspace, name):
-            actions = registry.enforce_single_production(settings, name, repair=True)
-        print("\n".join(actions) if actions else "ok: at most one production version")
+        actions = registry.reconcile(settings, name, repair=True)
+        print("\n".join(actions) if actions else "ok: one production version at most, and it is the one the decision log promoted")
         return 0
-    prod = registry.production(name)  # raises MultipleProductionError
-    print(f"ok: production is {'v' + prod.version if prod else 'none'}")
+    registry.reconcile(settings, name, repair=False)  # raises on two production versions or one the log never promoted
+    prod = registry.production(name)
+    print(f"ok: production is {'v' + prod.version if prod else 'none'}, as the decision log says")
     return 0
 
 

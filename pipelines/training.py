@@ -52,7 +52,13 @@ def run_training(settings: Settings, batches: list[str] | None = None, as_of: st
 
     batch = quarantine_lib.read_or_quarantine(settings, settings.streams.history, batches=batches)
     t0 = time.perf_counter()
-    run = build(settings)(settings=settings, fingerprint=batch.fingerprint, batches=batches, as_of=as_of)
+    try:
+        run = build(settings)(settings=settings, fingerprint=batch.fingerprint, batches=batches, as_of=as_of)
+    except Exception:
+        from runway.governance import registry
+
+        registry.discard_failed_versions(settings.model.name)  # a failed training leaves no empty version
+        raise
     seconds = time.perf_counter() - t0
     return {
         "run": run.name,

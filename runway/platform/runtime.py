@@ -82,6 +82,69 @@ def workspace_lock(settings: Settings, name: str = INIT_LOCK) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+ACTIVE_DIR = ".active"
+_UNFINISHED = ("initializing", "provisioning", "queued", "running")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def register_process(settings: Settings) -> None:
+    """Mark this process as one that may have runs in flight in the workspace."""
+    import atexit
+
+    d = settings.workspace_path(ACTIVE_DIR)
+    d.mkdir(parents=True, exist_ok=True)
+    me = d / str(os.getpid())
+    me.touch()
+    atexit.register(lambda: me.unlink(missing_ok=True))
+
+
+def fail_orphaned_runs(settings: Settings) -> list[str]:
+    """Mark failed the runs a killed process left ``running`` (embedded store only).
+
+    The local orchestrator runs inside the CLI process, so when no other live
+    Runway process is registered in the workspace, any unfinished run is an
+    orphan of one that was killed. With another live process nothing is
+    touched (its runs may be genuine).
+    """
+    if zenml_db(settings) is None:
+        return []
+    d = settings.workspace_path(ACTIVE_DIR)
+    with workspace_lock(settings, ".active.lock"):
+        others = []
+        for f in d.glob("*") if d.exists() else []:
+            if f.name.isdigit() and int(f.name) != os.getpid():
+                if _alive(int(f.name)):
+                    others.append(f.name)
+                else:
+                    f.unlink(missing_ok=True)
+        if others:
+            return []
+        from zenml.client import Client
+        from zenml.enums import ExecutionStatus
+        from zenml.models import PipelineRunUpdate, StepRunUpdate
+
+        client, fixed = Client(), []
+        for status in _UNFINISHED:
+            for run in client.list_pipeline_runs(status=status, size=1000).items:
+                for step in client.list_run_steps(pipeline_run_id=run.id, size=1000).items:
+                    if str(step.status) in _UNFINISHED:
+                        client.zen_store.update_run_step(step.id, StepRunUpdate(status=ExecutionStatus.FAILED))
+                client.zen_store.update_run(
+                    run.id, PipelineRunUpdate(status=ExecutionStatus.FAILED, status_reason="orphaned: the process running it was killed")
+                )
+                fixed.append(f"run {run.name} was left {status} by a killed process: marked failed")
+        return fixed
+
+
 def initialise_store(settings: Settings) -> None:
     """Create / migrate ZenML's store under a workspace lock, once.
 
@@ -118,6 +181,7 @@ def configure(settings: Settings) -> None:
         os.environ["ZENML_STORE_URL"] = reveal(zc.store_url)
     os.environ["RUNWAY_ZENML_CONFIGURED"] = "1"
     initialise_store(settings)
+    register_process(settings)
 
 
 def dashboard_hint(settings: Settings) -> str:
