@@ -88,7 +88,7 @@ def test_no_production_model_serves_the_rule(settings):
 def test_unavailable_feature_service_serves_the_rule(trained):
     settings, _ = trained
     week = _week(settings)
-    broken = Settings.model_validate({**settings.model_dump(), "features": {**settings.features.model_dump(), "version": 999}})
+    broken = Settings.model_validate({**settings.model_dump(), "features": {**settings.features.model_dump(), "feature_service": "retail_demand_v999"}})
     summary, preds = _infer(broken, week)
     assert set(preds["served_by"]) == {"baseline"}
     assert any("feature service unavailable" in r and "retail_demand_v999" in r for r in summary["reasons"]), summary["reasons"]
