@@ -141,6 +141,12 @@ def _boot(settings: Settings) -> None:
     from runway.platform import runtime
 
     runtime.configure(settings)
+    from runway.governance import registry
+
+    # Every command's start: finish or undo a promotion a killed process left
+    # half done, and fail the runs a killed process left "running".
+    for line in registry.recover(settings, settings.model.name) + runtime.fail_orphaned_runs(settings):
+        print(f"recovered: {line}", file=sys.stderr)
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
@@ -348,12 +354,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_decisions(settings: Settings, args: argparse.Namespace) -> int:
-    from runway.governance.decision_log import DecisionLog
+    from runway.governance.decision_log import open_log
 
-    log = DecisionLog(settings.workspace_path("decisions.jsonl"))
+    log = open_log(settings)
     if args.verify:
         problems = log.verify()
-        print("decision log chain intact" if not problems else "\n".join(problems))
+        print(f"decision log intact: {len(log.entries())} entries, every MAC and the head record verify" if not problems else "\n".join(problems))
         return 0 if not problems else EXIT_FAILED
     entries = log.entries()
     if not entries:
@@ -379,12 +385,12 @@ def cmd_registry(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{name} v{v.version:>4}  stage {v.stage or '-'!s:10s} sha {str(v.artifact_sha256)[:12]}")
         return 0
     if args.repair:
-        with registry.promotion_lock(settings.environment.lock, settings.workspace, name):
-            actions = registry.enforce_single_production(settings, name, repair=True)
-        print("\n".join(actions) if actions else "ok: at most one production version")
+        actions = registry.reconcile(settings, name, repair=True)
+        print("\n".join(actions) if actions else "ok: one production version at most, and it is the one the decision log promoted")
         return 0
-    prod = registry.production(name)  # raises MultipleProductionError
-    print(f"ok: production is {'v' + prod.version if prod else 'none'}")
+    registry.reconcile(settings, name, repair=False)  # raises on two production versions or one the log never promoted
+    prod = registry.production(name)
+    print(f"ok: production is {'v' + prod.version if prod else 'none'}, as the decision log says")
     return 0
 
 
@@ -409,6 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command
     try:
         settings = _settings(args)
+        from runway.governance.decision_log import log_key
+
+        log_key(settings.environment.name, settings.workspace)  # non-local without the key: one clear line, before anything runs
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -27,11 +27,11 @@ def batch_inference_pipeline(settings: Settings, history_fingerprint: str, scori
 
 def run_batch_inference(settings: Settings, batch: date) -> dict:
     """Score the scoring batch starting ``batch`` as a job at its start would."""
-    from runway.data import sources
+    from runway.data import contract as quarantine_lib
 
     label = batch.isoformat()
-    history = sources.read_batches(settings, settings.streams.history)
-    scoring = sources.read_batches(settings, settings.streams.scoring, batches=[label])
+    history = quarantine_lib.read_or_quarantine(settings, settings.streams.history)
+    scoring = quarantine_lib.read_or_quarantine(settings, settings.streams.scoring, batches=[label])
     as_of = pd.Timestamp(batch, tz="UTC").isoformat()
     run = batch_inference_pipeline.with_options(run_name=f"inference-{settings.use_case}-{label}-{{time}}")(
         settings=settings, history_fingerprint=history.fingerprint, scoring_fingerprint=scoring.fingerprint, batch=label, as_of=as_of

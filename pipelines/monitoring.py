@@ -39,13 +39,13 @@ def monitoring_pipeline(settings: Settings, batches: list[str], window_id: str, 
 def run_monitoring(settings: Settings, weeks: list[date], as_of: date | None = None, on_demand: bool = False) -> dict:
     """Monitor the predictions of ``weeks``, with labels known by ``as_of``
     (default: when the last week's actuals are due)."""
-    from runway.data import sources
+    from runway.data import contract as quarantine_lib
 
     labels = [w.isoformat() for w in weeks]
     window_id = labels[0] if len(labels) == 1 else f"{labels[0]}..{labels[-1]}"
     if as_of is None:
         as_of = labels_due(max(weeks), settings.schedule)
-    history = sources.read_batches(settings, settings.streams.history)
+    history = quarantine_lib.read_or_quarantine(settings, settings.streams.history)
     run = monitoring_pipeline.with_options(run_name=f"monitoring-{settings.use_case}-{window_id}-{{time}}")(
         settings=settings,
         batches=labels,

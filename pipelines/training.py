@@ -48,11 +48,17 @@ def run_training(settings: Settings, batches: list[str] | None = None, as_of: st
     """
     import time
 
-    from runway.data import sources
+    from runway.data import contract as quarantine_lib
 
-    batch = sources.read_batches(settings, settings.streams.history, batches=batches)
+    batch = quarantine_lib.read_or_quarantine(settings, settings.streams.history, batches=batches)
     t0 = time.perf_counter()
-    run = build(settings)(settings=settings, fingerprint=batch.fingerprint, batches=batches, as_of=as_of)
+    try:
+        run = build(settings)(settings=settings, fingerprint=batch.fingerprint, batches=batches, as_of=as_of)
+    except Exception:
+        from runway.governance import registry
+
+        registry.discard_failed_versions(settings.model.name)  # a failed training leaves no empty version
+        raise
     seconds = time.perf_counter() - t0
     evaluation = run.steps["evaluate_model"].outputs["evaluation"][0].load()
     _export_figures(settings, seconds, evaluation)

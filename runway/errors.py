@@ -14,6 +14,9 @@ _SELF_EXPLAINING = (
     "PreflightError",
     "LockTimeout",
     "FeatureInputError",
+    "DecisionLogError",
+    "StoreError",
+    "UnreadableBatch",
 )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
@@ -32,20 +31,9 @@ def ingest_batch(
     run), so a changed batch is never served from cache. With ``as_of``, an
     actual recorded later is blanked (what a job at that time could see).
     """
-    batch = sources_lib.read_batches(settings, stream, batches=batches)  # type: ignore[arg-type]
+    batch = contract_lib.admit(settings, stream, batches=batches)
     if batch.fingerprint and fingerprint and batch.fingerprint != fingerprint:
         raise sources_lib.SourceError(f"{stream} source changed while the run started (fingerprint {batch.fingerprint[:12]} != {fingerprint[:12]}); rerun")
-    # Scoring rows have no target yet: the contract does not ask for it.
-    ignore = [settings.target] if stream == settings.streams.scoring else []
-    bad = contract_lib.validate_parts(batch.parts, settings.contract, ignore, union=batch.frame)
-    if bad:
-        root = settings.use_case_path("quarantine")
-        files = {str(p): p for p in batch.files}
-        quarantined = {
-            src: contract_lib.quarantine([files[src]] if src in files else batch.files, rep, root, f"{stream}_{Path(src).stem}".replace("=", "-"))
-            for src, rep in bad.items()
-        }
-        raise contract_lib.ContractViolation(bad, quarantined)
     frame = sources_lib.known_as_of(batch.frame, pd.Timestamp(as_of) if as_of else None, settings.target)
     if stream == settings.streams.history and frame[settings.target].notna().sum() == 0:
         raise sources_lib.SourceError(f"{stream}: no labels ({settings.target}) recorded by {as_of} in {batch.label}")

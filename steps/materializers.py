@@ -1,7 +1,11 @@
 """ZenML materializers for Runway's own artifact types.
 
-* ``ModelArtifact``: stored as ``model.pkl`` plus ``model.sha256``; loading
-  refuses bytes whose hash does not match, because unpickling runs code.
+* ``ModelArtifact``: stored as ``model.pkl``. Loading trusts nothing in the
+  artifact store: the bytes must hash to the content hash ZenML recorded in
+  its own database for this artifact version when it was saved (handed to
+  the materializer by ZenML's loader, else looked up by ``self.uri``), and
+  then unpickle only through ``runway.modeling.artifact``'s restricted
+  unpickler. Whoever can rewrite the artifact folder cannot make it load.
 * whylogs ``DatasetProfileView``: stored in whylogs' own binary format, with
   an HTML summary shown in the ZenML dashboard.
 """
@@ -17,9 +21,8 @@ from zenml.io import fileio
 from zenml.materializers.base_materializer import BaseMaterializer
 
 from runway.governance.registry import MODEL_FILE
-from runway.modeling.artifact import ModelArtifact, deserialize_verified, serialize, sha256_bytes
+from runway.modeling.artifact import ArtifactIntegrityError, ModelArtifact, deserialize_verified, serialize, sha256_bytes
 
-SHA_FILE = "model.sha256"
 PROFILE_FILE = "profile.bin"
 
 
@@ -31,16 +34,32 @@ class ModelArtifactMaterializer(BaseMaterializer):
         blob = serialize(data)
         with fileio.open(os.path.join(self.uri, MODEL_FILE), "wb") as fh:
             fh.write(blob)
-        with fileio.open(os.path.join(self.uri, SHA_FILE), "w") as fh:
-            fh.write(sha256_bytes(blob))
+        # ZenML records compute_content_hash's answer right after save: the
+        # hash of exactly these bytes, not of a second pickling.
+        self._saved = (id(data), sha256_bytes(blob))
+
+    def _recorded_hash(self) -> str | None:
+        """The content hash in ZenML's database for the artifact version at ``self.uri``."""
+        if self.expected_content_hash:
+            return self.expected_content_hash
+        from zenml.client import Client
+
+        found = Client().list_artifact_versions(uri=self.uri, size=2)
+        if found.total != 1:
+            return None
+        return found.items[0].content_hash
 
     def load(self, data_type: type[Any]) -> ModelArtifact:
-        with fileio.open(os.path.join(self.uri, SHA_FILE), "r") as fh:
-            expected = fh.read().strip()
+        expected = self._recorded_hash()
+        if not expected:
+            raise ArtifactIntegrityError(f"ZenML has no recorded content hash for the model artifact at {self.uri}; refusing to unpickle it")
         with fileio.open(os.path.join(self.uri, MODEL_FILE), "rb") as fh:
             return deserialize_verified(fh.read(), expected)
 
     def compute_content_hash(self, data: ModelArtifact) -> str:
+        saved = getattr(self, "_saved", None)
+        if saved is not None and saved[0] == id(data):
+            return str(saved[1])
         return sha256_bytes(serialize(data))
 
     def extract_metadata(self, data: ModelArtifact) -> dict[str, Any]:

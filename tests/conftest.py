@@ -19,6 +19,9 @@ os.environ["AUTO_OPEN_DASHBOARD"] = "false"
 os.environ["WHYLOGS_NO_ANALYTICS"] = "1"
 os.environ["RUNWAY_ZENML_CONFIGURED"] = "1"  # the suite configured ZenML itself
 os.environ.setdefault("ZENML_LOGGING_VERBOSITY", "WARN")
+# The local decision-log key files go here, never into the user's ~/.config.
+os.environ["XDG_CONFIG_HOME"] = str(_ZENML_HOME / "xdg")
+os.environ.pop("RUNWAY_DECISION_LOG_KEY", None)
 
 from runway.config import PROJECT_ROOT, Settings, load_settings  # noqa: E402
 

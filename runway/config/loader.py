@@ -11,10 +11,13 @@ The environment file may override any key of the use case. Values of the form
 environment file ever holds a secret. Every error names the key and the file
 that set it.
 
-Keys that carry credentials (``SECRET_KEYS``: connection URLs) keep their
-``${VAR}`` reference inside ``Settings``: settings travel as pipeline
-parameters into ZenML's database and compiled specs, so they must never hold
-a password. ``reveal`` resolves a reference at the point of use.
+Keys that carry credentials (``SECRET_KEYS``: connection URLs) keep a
+*reference* inside ``Settings``, in a form ZenML does not expand:
+``${VAR}`` in the YAML becomes ``{env:VAR}`` (``${VAR:-d}``: ``{env:VAR:-d}``).
+Settings travel as pipeline parameters into ZenML's database and compiled
+specs, and ZenML itself substitutes ``${VAR}`` in a pipeline's configuration
+when it builds a run, so a ``${VAR}`` kept as is *did* reach its store.
+``reveal`` resolves a reference at the point of use, never earlier.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ DEFAULT_ENV = "local"
 # ------------------------------------------------------------------ loading --
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# The form a reference takes inside Settings: ZenML expands ${VAR}, not this.
+_SECRET_REF = re.compile(r"\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 # Dotted keys whose values are connection strings that may embed passwords.
 SECRET_KEYS = frozenset(
@@ -58,13 +63,22 @@ def reveal(value: None) -> None: ...
 @overload
 def reveal(value: str | None) -> str | None: ...
 def reveal(value: str | None) -> str | None:
-    """Resolve ``${VAR}`` references in a secret-bearing value, at use time."""
+    """Resolve ``{env:VAR}`` (and ``${VAR}``) references in a secret-bearing value, at use time."""
     if value is None:
         return None
-    return _substitute(value, lambda name: f"environment variable {name} is not set (needed for a connection string)")
+
+    def unset(name: str) -> str:
+        return f"environment variable {name} is not set (needed for a connection string)"
+
+    return _substitute(_substitute(value, unset, _SECRET_REF), unset)
 
 
-def _substitute(value: str, unset_message) -> str:
+def secret_reference(value: str) -> str:
+    """``${VAR}`` / ``${VAR:-d}`` -> ``{env:VAR}`` / ``{env:VAR:-d}``: a reference ZenML leaves alone."""
+    return _ENV_REF.sub(lambda m: "{env:" + m.group(1) + (f":-{m.group(2)}" if m.group(2) is not None else "") + "}", value)
+
+
+def _substitute(value: str, unset_message, pattern: re.Pattern[str] = _ENV_REF) -> str:
     """Replace ``${VAR}`` / ``${VAR:-default}``; an unset VAR without a default
     raises ConfigError(unset_message(VAR))."""
 
@@ -76,7 +90,7 @@ def _substitute(value: str, unset_message) -> str:
             return default
         raise ConfigError(unset_message(name))
 
-    return _ENV_REF.sub(sub, value)
+    return pattern.sub(sub, value)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -104,8 +118,8 @@ def _interpolate(value: Any, key: str, origin: Path) -> Any:
 
     if key in SECRET_KEYS and _ENV_REF.search(value):
         # Checked now (an unset variable names key and file), kept as a
-        # reference; an empty optional one means "not set".
-        return value if _substitute(value, missing) else None
+        # reference ZenML does not expand; an empty optional one means "not set".
+        return secret_reference(value) if _substitute(value, missing) else None
     return _substitute(value, missing)
 
 
@@ -178,8 +192,54 @@ def load_settings(
         settings = Settings.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(_problems(exc, origins, uc_path))) from None
+    _check_paths(settings, origins, env_path)
     _check_plugin(settings, origins, uc_path)
     return settings
+
+
+def _is_url(value: str) -> bool:
+    return "://" in value
+
+
+def _check_paths(settings: Settings, origins: dict[str, Path], fallback: Path) -> None:
+    """Every path of the environment stays inside the workspace.
+
+    A relative path that climbs out (``feast.registry: ../../x``) is refused,
+    naming key and file; an absolute path outside the workspace only with
+    ``allow_external_paths: true``. The workspace itself may not be a
+    filesystem root, the home folder or the project (or a folder above it).
+    """
+    env = settings.environment
+    workspace = settings.workspace.resolve()
+    home = Path.home().resolve()
+    if workspace == Path(workspace.anchor) or workspace == home or PROJECT_ROOT.resolve().is_relative_to(workspace):
+        key = "environment.workspace"
+        raise ConfigError(
+            f"{_origin_of(key, origins, fallback)}: key '{key}': the workspace {workspace} is a root, home or project folder; use a folder of its own"
+        )
+    candidates: list[tuple[str, str | None, Path]] = [
+        ("environment.feast.registry", reveal(env.feast.registry), workspace),
+        ("environment.zenml.config_dir", env.zenml.config_dir, workspace),
+    ]
+    if env.source.kind != "sql":
+        candidates.append(("environment.source.location", reveal(env.source.location), workspace / settings.use_case))
+    for key, value, base in candidates:
+        if not value or _is_url(value):
+            continue
+        p = Path(value).expanduser()
+        where = _origin_of(key, origins, fallback)
+        if p.is_absolute():
+            if not p.resolve().is_relative_to(workspace) and not env.allow_external_paths:
+                raise ConfigError(
+                    f"{where}: key '{key}': {value} is outside the workspace {workspace}; "
+                    "use a path inside it, or set environment.allow_external_paths: true for an absolute path elsewhere"
+                )
+            continue
+        resolved = (base / p).resolve()
+        if not resolved.is_relative_to(workspace):
+            raise ConfigError(
+                f"{where}: key '{key}': relative path {value!r} resolves to {resolved}, outside the workspace {workspace}; a relative path must stay inside it"
+            )
 
 
 _CROSS_KEY = re.compile(r"^(?:Value error, )?([a-z_]+(?:[.\[][\w\]\[.]*)?): (.*)$", re.S)

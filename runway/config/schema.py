@@ -502,6 +502,9 @@ class EnvironmentConfig(_Strict):
     lock: LockConfig = LockConfig()
     stack: StackConfig = StackConfig()
     predictions_sink: str | None = None  # SQLAlchemy URL; None writes parquet
+    # Relative paths (feast.registry, source.location, zenml.config_dir) must
+    # stay inside the workspace; absolute ones elsewhere only with this set.
+    allow_external_paths: bool = False
 
 
 # ---------------------------------------------------------------- settings --

@@ -189,3 +189,40 @@ def quarantine(files: Iterable[Path], report: ContractReport, quarantine_root: P
     (staging / "report.json").write_text(json.dumps({**report.to_dict(), "label": label, "files": copied, "quarantined_at": stamp}, indent=2, default=str))
     staging.rename(final)
     return final
+
+
+def quarantine_unreadable(problems: dict[Path, str], quarantine_root: Path, stream: str) -> ContractViolation:
+    """Quarantine files that cannot be read at all, like invalid ones; the
+    ContractViolation to raise names each file and where its copy went."""
+    reports = {str(p): ContractReport(rows=0, violations=[Violation("*", "unreadable", msg)]) for p, msg in problems.items()}
+    quarantined = {str(p): quarantine([p], reports[str(p)], quarantine_root, f"{stream}_{p.stem}".replace("=", "-")) for p in problems}
+    return ContractViolation(reports, quarantined)
+
+
+def read_or_quarantine(settings, stream: str, **kwargs):
+    """``sources.read_batches``; an unreadable file is quarantined and the run stops, naming it."""
+    from runway.data import sources
+
+    try:
+        return sources.read_batches(settings, stream, **kwargs)
+    except sources.UnreadableBatch as exc:
+        raise quarantine_unreadable(exc.problems, settings.use_case_path("quarantine"), stream) from None
+
+
+def admit(settings, stream: str, batches: list[str] | None = None):
+    """Read ``stream`` batches and enforce the contract: the one gate every
+    batch passes. An unreadable or invalid file is copied to quarantine/ with
+    a report and ContractViolation names it; the source is never changed."""
+    root = settings.use_case_path("quarantine")
+    batch = read_or_quarantine(settings, stream, batches=batches)
+    # Scoring rows have no target yet: the contract does not ask for it.
+    ignore = [settings.target] if stream == settings.streams.scoring else []
+    bad = validate_parts(batch.parts, settings.contract, ignore, union=batch.frame)
+    if bad:
+        files = {str(p): p for p in batch.files}
+        quarantined = {
+            src: quarantine([files[src]] if src in files else batch.files, rep, root, f"{stream}_{Path(src).stem}".replace("=", "-"))
+            for src, rep in bad.items()
+        }
+        raise ContractViolation(bad, quarantined)
+    return batch

@@ -20,6 +20,14 @@ from runway.config import ContractConfig, Settings, SourceConfig, reveal
 Stream = str
 
 
+class UnreadableBatch(ValueError):
+    """One or more batch files cannot be read at all (truncated, not parquet, ...)."""
+
+    def __init__(self, problems: dict[Path, str]):
+        self.problems = problems
+        super().__init__("; ".join(problems.values()))
+
+
 class SourceError(ValueError):
     """A batch could not be read: missing, corrupt or not the expected format."""
 
@@ -117,7 +125,14 @@ def read_batches(settings: Settings, stream: Stream, batches: list[str] | None =
         files = [p for p in files if (d := batch_date(p)) is None or d < until]
     if not files:
         raise SourceError(f"no {stream} batches under {settings.raw_dir / stream}")
-    frames = [_read_file(p, src.kind, contract) for p in files]
+    frames, unreadable = [], {}
+    for p in files:
+        try:
+            frames.append(_read_file(p, src.kind, contract))
+        except SourceError as exc:
+            unreadable[p] = str(exc)
+    if unreadable:  # every unreadable file, not only the first
+        raise UnreadableBatch(unreadable)
     non_empty = [f for f in frames if len(f.columns)]
     frame = pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame()
     label = files[0].stem if len(files) == 1 else f"{files[0].stem}..{files[-1].stem}"

@@ -181,9 +181,27 @@ def open_store(settings: Settings, repo_dir: str | os.PathLike[str] | None = Non
     config = repo_config(settings, repo)
     if config.registry.registry_type == "file":
         Path(config.registry.path).parent.mkdir(parents=True, exist_ok=True)
+        check_file_registry(Path(config.registry.path))
     if config.online_store.type == "sqlite":
         Path(config.online_store.path).parent.mkdir(parents=True, exist_ok=True)
     return FeatureStore(repo_path=str(repo), config=config)
+
+
+def check_file_registry(path: Path) -> None:
+    """A Feast file registry must parse as its protobuf before Feast opens it
+    (a truncated one fails deep inside Feast with a bare DecodeError)."""
+    if not path.exists():
+        return
+    from feast.protos.feast.core.Registry_pb2 import Registry
+    from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+
+    try:
+        Registry().ParseFromString(path.read_bytes())
+    except (DecodeError, OSError) as exc:
+        raise FeatureStoreError(
+            f"Feast registry {path} is corrupt ({type(exc).__name__}: {exc}); restore it from a backup, or move it aside "
+            "and run `python run.py train` to rebuild it from the use case's YAML (feast apply + materialize)"
+        ) from None
 
 
 def feature_data_dir(settings: Settings, repo_dir: str | os.PathLike[str] | None = None) -> Path:

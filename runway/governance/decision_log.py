@@ -1,7 +1,29 @@
-"""Append-only, hash-chained log of every promotion decision.
+"""Append-only, authenticated log of every promotion decision.
 
-Each line is one JSON object that carries the sha256 of the line before it,
-so a line edited or removed later breaks the chain and ``verify`` says where.
+Each line is one JSON object carrying
+
+* ``prev_sha256``: the sha256 of the line before it (a readable chain), and
+* ``mac``: HMAC-SHA256, under the decision-log key, of the predecessor's MAC
+  and this entry's canonical JSON.
+
+Without the key nobody can append, edit (the last line included) or reorder
+an entry so that ``verify`` still passes. Truncation is caught by a MAC'd
+head record, ``decisions.head`` beside the log: it names how many entries
+the log had after the last append and that entry's MAC. A crash between the
+append and the head update leaves valid entries *beyond* the head, which
+verify accepts (only the key could have written them) and the next append
+re-anchors; fewer entries than the head names is a truncation.
+
+What the head cannot catch: someone who saved an older copy of both the log
+and its head and puts both back (a replay). Only an anchor outside the
+workspace would; see the README's "Reliability and security".
+
+The key comes from ``RUNWAY_DECISION_LOG_KEY``. For the ``local``
+environment only, when the variable is unset, a random key is created once
+(mode 0600) under ``$XDG_CONFIG_HOME/runway`` (default ``~/.config/runway``),
+one file per workspace, outside the workspace: a laptop convenience. Every
+other environment refuses to start without the variable.
+
 Appends take an exclusive file lock and fsync before returning.
 """
 
@@ -9,17 +31,30 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import hmac
 import json
 import os
+import secrets
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runway.config import PROJECT_ROOT
+from runway.config import PROJECT_ROOT, ConfigError
+
+if TYPE_CHECKING:
+    from runway.config import Settings
 
 GENESIS = "0" * 64
+KEY_ENV = "RUNWAY_DECISION_LOG_KEY"
+MIN_KEY_CHARS = 32
+LOG_FILE = "decisions.jsonl"
+HEAD_SUFFIX = ".head"
+
+
+class DecisionLogError(RuntimeError):
+    """The decision log does not verify (edited, forged, reordered or truncated)."""
 
 
 def git_commit() -> str:
@@ -44,9 +79,85 @@ def git_commit() -> str:
         return "unknown"
 
 
+# ---------------------------------------------------------------------- key --
+
+
+def key_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base).expanduser() / "runway"
+
+
+def key_file(workspace: Path) -> Path:
+    """The local key file of ``workspace``: outside it, one per workspace."""
+    digest = hashlib.sha256(str(Path(workspace).resolve()).encode()).hexdigest()[:24]
+    return key_dir() / f"{digest}.key"
+
+
+def _local_key(workspace: Path) -> bytes:
+    path = key_file(workspace)
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, secrets.token_hex(32).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # atomic, and never replaces a key another process made first
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(f"decision-log key file {path} is readable by others (mode {mode:o}); chmod 600 it")
+    key = path.read_text().strip()
+    if len(key) < MIN_KEY_CHARS:
+        raise ConfigError(f"decision-log key file {path} holds fewer than {MIN_KEY_CHARS} characters; delete it only if the log is empty")
+    return key.encode()
+
+
+def log_key(environment: str, workspace: Path) -> bytes:
+    """The decision-log key: ``$RUNWAY_DECISION_LOG_KEY``, or (local only) the key file."""
+    value = os.environ.get(KEY_ENV)
+    if value:
+        if len(value) < MIN_KEY_CHARS:
+            raise ConfigError(f"{KEY_ENV} must be at least {MIN_KEY_CHARS} characters (e.g. `openssl rand -hex 32`)")
+        return value.encode()
+    if environment != "local":
+        raise ConfigError(
+            f"environment '{environment}' needs {KEY_ENV} (the decision log's HMAC key, e.g. `openssl rand -hex 32`, from a secret); it is not set"
+        )
+    return _local_key(workspace)
+
+
+def open_log(settings: Settings) -> DecisionLog:
+    """The environment's decision log with its key (raises ConfigError without one)."""
+    return DecisionLog(settings.workspace_path(LOG_FILE), log_key(settings.environment.name, settings.workspace))
+
+
+# ---------------------------------------------------------------------- log --
+
+
+def _canonical(record: dict[str, Any]) -> bytes:
+    return json.dumps({k: v for k, v in record.items() if k != "mac"}, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
 class DecisionLog:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, key: bytes):
+        if not key:
+            raise ValueError("a decision log needs a key")
         self.path = Path(path)
+        self.head_path = self.path.with_name(self.path.name + HEAD_SUFFIX)
+        self._key = key
+
+    def _mac(self, prev_mac: str, record: dict[str, Any]) -> str:
+        return hmac.new(self._key, prev_mac.encode() + b"\n" + _canonical(record), hashlib.sha256).hexdigest()
+
+    def _head_mac(self, count: int, last_mac: str) -> str:
+        return hmac.new(self._key, f"head\n{count}\n{last_mac}".encode(), hashlib.sha256).hexdigest()
 
     def entries(self) -> list[dict[str, Any]]:
         if not self.path.exists():
@@ -64,42 +175,92 @@ class DecisionLog:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.entries())
 
+    def _write_head(self, count: int, last_mac: str) -> None:
+        tmp = self.head_path.with_name(f".{self.head_path.name}.{os.getpid()}")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump({"count": count, "last_mac": last_mac, "mac": self._head_mac(count, last_mac)}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.head_path)
+
     def append(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Append ``entry``; refuses to extend a log that does not verify."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a+", encoding="utf-8") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 fh.seek(0)
                 lines = [ln for ln in fh.read().splitlines() if ln.strip()]
+                problems = self._problems(lines)
+                if problems:
+                    raise DecisionLogError(f"{self.path} does not verify ({problems[0]}); refusing to append to it")
                 prev = hashlib.sha256(lines[-1].encode()).hexdigest() if lines else GENESIS
+                prev_mac = json.loads(lines[-1])["mac"] if lines else GENESIS
                 record = {"time": datetime.now(UTC).isoformat(), **entry, "prev_sha256": prev}
+                record = json.loads(json.dumps(record, sort_keys=True, default=str))  # what a reader will see
+                record["mac"] = self._mac(prev_mac, record)
                 fh.seek(0, os.SEEK_END)
-                fh.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+                fh.write(json.dumps(record, sort_keys=True) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
+                self._write_head(len(lines) + 1, record["mac"])
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
         return record
 
     def verify(self) -> list[str]:
-        """Problems with the chain; empty when every line links to the one before."""
+        """Problems with the log; empty when every entry is authentic, in order, and none is missing."""
+        lines = [ln for ln in self.path.read_text(encoding="utf-8").splitlines() if ln.strip()] if self.path.exists() else []
+        return self._problems(lines)
+
+    def _problems(self, lines: list[str]) -> list[str]:
         problems: list[str] = []
-        prev = GENESIS
-        if not self.path.exists():
-            return problems
-        for n, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
+        prev, prev_mac = GENESIS, GENESIS
+        macs: list[str] = []
+        for n, line in enumerate(lines, 1):
             try:
                 rec = json.loads(line)
-            except json.JSONDecodeError:
-                problems.append(f"line {n}: not JSON")
-                prev = hashlib.sha256(line.encode()).hexdigest()
+                if not isinstance(rec, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                problems.append(f"line {n}: not a JSON object")
+                prev, prev_mac = hashlib.sha256(line.encode()).hexdigest(), "invalid"
+                macs.append("invalid")
                 continue
             if rec.get("prev_sha256") != prev:
-                problems.append(f"line {n}: chain broken (an earlier line was changed or removed)")
-            prev = hashlib.sha256(line.encode()).hexdigest()
+                problems.append(f"line {n}: chain broken (an earlier line was changed, removed or reordered)")
+            mac = rec.get("mac")
+            if not isinstance(mac, str):
+                problems.append(f"line {n}: no MAC (not written with the decision-log key)")
+            elif not hmac.compare_digest(mac, self._mac(prev_mac, rec)):
+                problems.append(f"line {n}: MAC does not match (entry forged, edited or moved, or the key changed)")
+            prev, prev_mac = hashlib.sha256(line.encode()).hexdigest(), mac if isinstance(mac, str) else "invalid"
+            macs.append(prev_mac)
+        problems.extend(self._head_problems(macs))
         return problems
+
+    def _head_problems(self, macs: list[str]) -> list[str]:
+        if not self.head_path.exists():
+            return [f"head record {self.head_path.name} is missing but the log has {len(macs)} entries"] if macs else []
+        try:
+            head = json.loads(self.head_path.read_text(encoding="utf-8"))
+            count, last_mac, mac = int(head["count"]), str(head["last_mac"]), str(head["mac"])
+        except (ValueError, KeyError, TypeError):
+            return [f"head record {self.head_path.name} is unreadable"]
+        if not hmac.compare_digest(mac, self._head_mac(count, last_mac)):
+            return [f"head record {self.head_path.name}: MAC does not match (forged, or the key changed)"]
+        if count > len(macs):
+            return [f"log truncated: the head record names {count} entries, the log has {len(macs)}"]
+        if count and not hmac.compare_digest(macs[count - 1], last_mac):
+            return [f"line {count}: not the entry the head record names (the log was rewritten)"]
+        return []
+
+    def verified_entries(self) -> list[dict[str, Any]]:
+        """The entries, only if the whole log verifies (else DecisionLogError)."""
+        problems = self.verify()
+        if problems:
+            raise DecisionLogError(f"decision log {self.path} does not verify: {'; '.join(problems[:3])}; run `python run.py decisions --verify`")
+        return self.entries()
 
     def latest(self, model: str, action: str | None = None, **match: Any) -> dict[str, Any] | None:
         for rec in reversed(self.entries()):
@@ -107,9 +268,10 @@ class DecisionLog:
                 return rec
         return None
 
-    def promoted_sha(self, model: str, version: str) -> str | None:
-        """The sha256 recorded when ``version`` last became production."""
-        for rec in reversed(self.entries()):
+    def promoted_sha(self, model: str, version: str, *, verified: bool = True) -> str | None:
+        """The sha256 recorded when ``version`` last became production (from a verified log by default)."""
+        entries = self.verified_entries() if verified else self.entries()
+        for rec in reversed(entries):
             if rec.get("model") == model and str(rec.get("version")) == str(version) and rec.get("action") in ("promote", "rollback"):
                 return rec.get("artifact_sha256")
         return None

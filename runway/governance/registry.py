@@ -13,8 +13,12 @@ This module imports ZenML; the rest of ``runway`` does not need it.
 
 from __future__ import annotations
 
+import json
 import os
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -23,7 +27,7 @@ from zenml.enums import ModelStages
 from zenml.io import fileio
 
 from runway.config import Settings
-from runway.governance.decision_log import DecisionLog, git_commit
+from runway.governance.decision_log import DecisionLog, git_commit, open_log
 from runway.governance.locks import promotion_lock
 from runway.modeling.artifact import ArtifactIntegrityError, ModelArtifact, deserialize_verified, sha256_bytes
 
@@ -51,7 +55,7 @@ class VersionInfo:
 
 
 def decision_log(settings: Settings) -> DecisionLog:
-    return DecisionLog(settings.workspace_path("decisions.jsonl"))
+    return open_log(settings)
 
 
 def _info(mv: Any) -> VersionInfo:
@@ -124,31 +128,132 @@ def enforce_single_production(settings: Settings, model: str, repair: bool = Tru
     return actions
 
 
+INTENT_DIR = "promotion-intents"
+
+
+def _intent_path(settings: Settings, model: str) -> Path:
+    return settings.workspace_path(INTENT_DIR, f"{model}.json")
+
+
+def _write_intent(settings: Settings, model: str, intent: dict) -> Path:
+    path = _intent_path(settings, model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(intent, fh, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
 def set_production(settings: Settings, model: str, version_name: str, *, action: str, reason: str, extra: dict | None = None) -> dict:
-    """Make ``version_name`` the one production version, under the lock, and log it."""
+    """Make ``version_name`` the one production version, under the lock, and log it.
+
+    Crash-consistent: an intent record is written (fsync'd) before the stage
+    changes and removed after the decision is logged, so a process killed in
+    between leaves a record ``recover`` finishes (the stage changed: log it)
+    or undoes (it did not: drop it) on the next start.
+    """
     with promotion_lock(settings.environment.lock, settings.workspace, model):
+        _recover_locked(settings, model)
         enforce_single_production(settings, model)
         before = production(model)
         target = version(model, version_name)
         if not target.artifact_sha256:
             raise RegistryError(f"model '{model}' version {version_name} has no recorded {SHA_KEY}; it was never evaluated and cannot serve")
+        entry = {
+            "model": model,
+            "version": version_name,
+            "action": action,
+            "previous_production": before.version if before else None,
+            "reason": reason,
+            "artifact_sha256": target.artifact_sha256,
+            "git_commit": git_commit(),
+            "env": settings.environment.name,
+            "intent_id": uuid.uuid4().hex,
+            **(extra or {}),
+        }
+        intent = _write_intent(settings, model, {"entry": entry, "written_at": datetime.now(UTC).isoformat()})
         Client().update_model_version(model, UUID(target.id), stage=ModelStages.PRODUCTION, force=True)
         after = list_versions(model, stage=ModelStages.PRODUCTION.value)
         if [p.version for p in after] != [version_name]:
             raise MultipleProductionError(f"after promoting {version_name}, production is {[p.version for p in after]}")
-        return decision_log(settings).append(
-            {
-                "model": model,
-                "version": version_name,
-                "action": action,
-                "previous_production": before.version if before else None,
-                "reason": reason,
-                "artifact_sha256": target.artifact_sha256,
-                "git_commit": git_commit(),
-                "env": settings.environment.name,
-                **(extra or {}),
-            }
+        record = decision_log(settings).append(entry)
+        intent.unlink()
+        return record
+
+
+def recover(settings: Settings, model: str) -> list[str]:
+    """Finish or undo a promotion a killed process left half done (every command's start)."""
+    if not _intent_path(settings, model).exists():
+        return []
+    with promotion_lock(settings.environment.lock, settings.workspace, model):
+        return _recover_locked(settings, model)
+
+
+def _recover_locked(settings: Settings, model: str) -> list[str]:
+    path = _intent_path(settings, model)
+    if not path.exists():
+        return []
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8"))["entry"]
+    except (ValueError, KeyError, TypeError):
+        path.unlink()
+        return [f"dropped an unreadable promotion intent {path}"]
+    log = decision_log(settings)
+    if any(e.get("intent_id") == entry["intent_id"] for e in log.verified_entries()):
+        path.unlink()  # logged; only the clean-up was interrupted
+        return []
+    prods = list_versions(model, stage=ModelStages.PRODUCTION.value)
+    if [p.version for p in prods] == [entry["version"]]:
+        log.append({**entry, "reason": f"{entry['reason']} (completed on restart: the stage had changed, the process died before logging it)"})
+        path.unlink()
+        return [f"finished the interrupted {entry['action']} of {model} v{entry['version']}"]
+    # The stage did not change (or not cleanly): put back what the log says.
+    previous = entry.get("previous_production")
+    for p in prods:
+        if p.version != previous:
+            Client().update_model_version(model, UUID(p.id), stage=ModelStages.ARCHIVED, force=True)
+    if previous and previous not in {p.version for p in prods}:
+        Client().update_model_version(model, UUID(version(model, previous).id), stage=ModelStages.PRODUCTION, force=True)
+    path.unlink()
+    return [f"undid the interrupted {entry['action']} of {model} v{entry['version']} (production stays {previous or 'none'})"]
+
+
+def logged_production(settings: Settings, model: str) -> str | None:
+    """The version the verified decision log last made production."""
+    for rec in reversed(decision_log(settings).verified_entries()):
+        if rec.get("model") == model and rec.get("action") in ("promote", "rollback", "repair"):
+            return str(rec["version"]) if rec.get("action") != "repair" or rec.get("version") else None
+    return None
+
+
+def reconcile(settings: Settings, model: str, repair: bool) -> list[str]:
+    """Problems (or, with ``repair``, fixes) where ZenML's production disagrees with the log.
+
+    A production version the decision log never recorded (a killed promotion
+    without its intent, or a stage set outside Runway) is archived and the
+    logged version restored.
+    """
+    with promotion_lock(settings.environment.lock, settings.workspace, model):
+        out = _recover_locked(settings, model)
+        out += enforce_single_production(settings, model, repair=repair)
+        prod = production(model)
+        logged = logged_production(settings, model)
+        if (prod.version if prod else None) == logged:
+            return out
+        problem = f"production is {'v' + prod.version if prod else 'none'} but the decision log last promoted {'v' + logged if logged else 'none'}"
+        if not repair:
+            raise RegistryError(f"model '{model}': {problem}; run `python run.py registry check --repair`")
+        if prod is not None:
+            Client().update_model_version(model, UUID(prod.id), stage=ModelStages.ARCHIVED, force=True)
+        if logged is not None:
+            Client().update_model_version(model, UUID(version(model, logged).id), stage=ModelStages.PRODUCTION, force=True)
+        decision_log(settings).append(
+            {"model": model, "version": logged, "action": "repair", "reason": f"{problem}: archived the unlogged one", "env": settings.environment.name}
         )
+        return [*out, f"{problem}: archived {'v' + prod.version if prod else 'nothing'}, production is {'v' + logged if logged else 'none'}"]
 
 
 def set_candidate_stage(settings: Settings, model: str, version_name: str, stage: str) -> None:
@@ -188,6 +293,26 @@ def rollback(settings: Settings, model: str, to_version: str | None = None, reas
     return set_production(settings, model, to_version, action="rollback", reason=reason)
 
 
+def discard_failed_versions(model: str) -> list[str]:
+    """Delete the model versions failed trainings left behind.
+
+    A version is created when a training run starts; when the run fails it
+    holds no model artifact and no stage. Deleted only when every run that
+    made it has finished failed, so a training in flight keeps its version.
+    """
+    from zenml.enums import ExecutionStatus
+
+    removed = []
+    for v in list_versions(model):
+        if v.stage or v.artifact_sha256:
+            continue
+        runs = Client().list_pipeline_runs(model_version_id=UUID(v.id), size=100).items
+        if runs and all(r.status == ExecutionStatus.FAILED for r in runs):
+            Client().delete_model_version(UUID(v.id))
+            removed.append(f"deleted model '{model}' version {v.version}: its training failed")
+    return removed
+
+
 def read_model_bytes(model: str, version_name: str) -> bytes:
     mv = Client().get_model_version(model, version_name)
     try:
@@ -204,8 +329,13 @@ def read_model_bytes(model: str, version_name: str) -> bytes:
 
 
 def load_verified(settings: Settings, model: str, version_name: str) -> ModelArtifact:
-    """Load a version only if its bytes hash to what the decision log recorded."""
-    expected = decision_log(settings).promoted_sha(model, version_name)
+    """Load a version only if its bytes hash to what the decision log recorded.
+
+    The expected sha256 comes only from a verified log (every MAC, the chain
+    and the head record check out); a log that does not verify refuses every
+    load (DecisionLogError), so a forged ``rollback`` entry never serves.
+    """
+    expected = decision_log(settings).promoted_sha(model, version_name, verified=True)
     if expected is None:
         raise ArtifactIntegrityError(f"decision log has no sha256 for '{model}' version {version_name}: it was never promoted")
     return deserialize_verified(read_model_bytes(model, version_name), expected)

@@ -10,7 +10,9 @@ what the decision log's sha256 refers to.
 from __future__ import annotations
 
 import hashlib
+import io
 import pickle
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -29,7 +31,7 @@ class ArtifactIntegrityError(RuntimeError):
     """A model artifact's bytes do not match the sha256 recorded for it."""
 
 
-@runtime_checkable
+@runtime_checkable  # ZenML builds a pydantic model of step signatures: it needs isinstance
 class Estimator(Protocol):
     """A fitted scikit-learn estimator or pipeline (classifiers also have
     ``classes_`` and ``predict_proba``)."""
@@ -93,12 +95,74 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# Second line of defence behind the hash check: what an artifact may name.
+# Module prefixes whose classes and functions a fitted model is made of ...
+ALLOWED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "runway.modeling.")
+ALLOWED_MODULES = frozenset({"sklearn", "numpy", "scipy", "runway.modeling"})
+# ... the few plain builtins / collections types it holds ...
+ALLOWED_BUILTINS = frozenset(
+    {
+        ("builtins", n)
+        for n in ("object", "int", "float", "complex", "bool", "str", "bytes", "bytearray", "list", "tuple", "dict", "set", "frozenset", "slice", "range")
+    }
+    | {("collections", n) for n in ("OrderedDict", "defaultdict", "deque", "Counter")}
+    | {("copyreg", "_reconstructor"), ("_codecs", "encode")}
+)
+# ... and never anything that reads, writes or runs (numpy.save / load / memmap,
+# fromfile, ...), even inside an allowed module.
+_DENIED_NAME = re.compile(r"(load|save|file|open|exec|eval|system|popen|spawn|remove|unlink|rmtree|write|import|compile|memmap|attr|globals|subprocess)", re.I)
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles only what a ``ModelArtifact`` is made of.
+
+    Not a sandbox: it narrows what a pickle can reach to scikit-learn, NumPy,
+    SciPy, ``runway.modeling`` and basic containers, and refuses anything
+    named like I/O or code execution. The hash check against a trusted
+    record comes first.
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in ALLOWED_BUILTINS:
+            return super().find_class(module, name)
+        if not _allowed_module(module) or _DENIED_NAME.search(name):
+            raise ArtifactIntegrityError(f"model artifact refers to {module}.{name}, which a model artifact may not contain; refusing to load it")
+        obj = super().find_class(module, name)
+        # A dotted name or a re-export can reach outside the allowed modules
+        # (sklearn.x.os.system): the object itself must be defined inside them.
+        home = getattr(obj, "__module__", None) or module
+        if not _allowed_module(home):
+            raise ArtifactIntegrityError(f"model artifact refers to {module}.{name}, defined in {home}; refusing to load it")
+        return obj
+
+
+def _allowed_module(module: str) -> bool:
+    return module in ALLOWED_MODULES or module.startswith(ALLOWED_MODULE_PREFIXES)
+
+
+def restricted_loads(data: bytes) -> Any:
+    return RestrictedUnpickler(io.BytesIO(data)).load()
+
+
 def deserialize_verified(data: bytes, expected_sha256: str | None) -> ModelArtifact:
-    """Unpickle only bytes whose hash matches the recorded one (pickle runs code)."""
+    """Unpickle only bytes whose hash matches a trusted record (pickle runs code),
+    and then only through ``RestrictedUnpickler``.
+
+    ``expected_sha256`` must come from outside the artifact store (the
+    verified decision log, or the content hash ZenML recorded at save time);
+    None refuses.
+    """
+    if not expected_sha256:
+        raise ArtifactIntegrityError("no trusted sha256 recorded for this model artifact; refusing to unpickle it")
     actual = sha256_bytes(data)
-    if expected_sha256 is not None and actual != expected_sha256:
+    if actual != expected_sha256:
         raise ArtifactIntegrityError(f"model artifact sha256 {actual[:12]}… does not match the recorded {expected_sha256[:12]}…; refusing to load it")
-    model = pickle.loads(data)  # noqa: S301 - verified above
+    try:
+        model = restricted_loads(data)
+    except ArtifactIntegrityError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a corrupt pickle is an integrity problem, said once
+        raise ArtifactIntegrityError(f"model artifact does not unpickle: {type(exc).__name__}: {exc}") from None
     if not isinstance(model, ModelArtifact):
         raise ArtifactIntegrityError(f"artifact holds a {type(model).__name__}, not a ModelArtifact")
     return model

@@ -9,7 +9,7 @@ import pytest
 
 from runway.data.io import write_parquet_atomic
 from runway.governance import registry
-from runway.governance.decision_log import DecisionLog
+from runway.governance.decision_log import open_log
 from tests.integration.conftest import write_history
 
 pytestmark = pytest.mark.integration
@@ -32,7 +32,7 @@ def test_first_run_promotes_then_duplicate_is_refused(trained):
     assert "sync_feature_store" not in second["cached_steps"], "it writes files outside ZenML, so it always runs"
     assert registry.production(settings.model.name).version == "1"
 
-    log = DecisionLog(settings.workspace_path("decisions.jsonl"))
+    log = open_log(settings)
     actions = [(e["version"], e["action"]) for e in log.entries()]
     assert actions == [("1", "promote"), ("2", "reject")]
     entry = log.entries()[0]

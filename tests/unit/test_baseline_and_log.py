@@ -8,6 +8,8 @@ import pytest
 from runway.evaluation.baselines import baseline_label, baseline_predictions, last_value, seasonal_naive
 from runway.governance.decision_log import DecisionLog
 
+KEY = b"k" * 32
+
 pytestmark = pytest.mark.unit
 
 
@@ -107,7 +109,7 @@ def test_baseline_predictions_dispatch_on_the_configured_kind():
 
 
 def test_decision_log_is_append_only_and_chained(tmp_path):
-    log = DecisionLog(tmp_path / "d.jsonl")
+    log = DecisionLog(tmp_path / "d.jsonl", KEY)
     log.append({"model": "m", "version": "1", "action": "promote", "artifact_sha256": "a"})
     first = (tmp_path / "d.jsonl").read_text()
     log.append({"model": "m", "version": "2", "action": "reject"})
@@ -117,7 +119,7 @@ def test_decision_log_is_append_only_and_chained(tmp_path):
 
 
 def test_decision_log_detects_tampering(tmp_path):
-    log = DecisionLog(tmp_path / "d.jsonl")
+    log = DecisionLog(tmp_path / "d.jsonl", KEY)
     for v in "123":
         log.append({"model": "m", "version": v, "action": "promote", "artifact_sha256": v})
     lines = (tmp_path / "d.jsonl").read_text().splitlines()

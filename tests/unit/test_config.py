@@ -70,7 +70,7 @@ def test_settings_never_hold_a_secret_value(monkeypatch):
     monkeypatch.setenv("RUNWAY_LOCK_URL", "mysql+pymysql://runway:s3cr3t@db/lock")
     s = load_settings(env="staging")
     assert "s3cr3t" not in s.model_dump_json()
-    assert s.environment.feast.registry == "${RUNWAY_FEAST_REGISTRY_URL}"
+    assert s.environment.feast.registry == "{env:RUNWAY_FEAST_REGISTRY_URL}", "a form ZenML does not expand (it substitutes ${VAR} itself)"
     assert reveal(s.environment.lock.url) == "mysql+pymysql://runway:s3cr3t@db/lock"
     assert s.environment.predictions_sink is None, "an empty optional reference means unset"
 
@@ -100,3 +100,40 @@ def test_error_unwrapping_keeps_the_message_that_replaced_another():
             raise ValueError("--week: not a date (YYYY-MM-DD): '2031-13-01'") from None
     except ValueError as exc:
         assert describe(exc) == "ValueError: --week: not a date (YYYY-MM-DD): '2031-13-01'"
+
+
+def _env_file(tmp_path, body: str):
+    env = tmp_path / "hostile.yaml"
+    env.write_text(f"name: hostile\nworkspace: {tmp_path / 'ws'}\n{body}")
+    return str(env)
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ("feast: {registry: ../../../escape.db}\n", "environment.feast.registry"),
+        ("source: {kind: parquet, location: ../../elsewhere}\n", "environment.source.location"),
+        ("zenml: {config_dir: ../zenml}\n", "environment.zenml.config_dir"),
+    ],
+)
+def test_a_relative_path_may_not_leave_the_workspace(tmp_path, body, key):
+    with pytest.raises(ConfigError, match=rf"hostile.yaml: key '{key}': relative path .* outside the workspace"):
+        load_settings(env=_env_file(tmp_path, body))
+
+
+def test_an_absolute_path_elsewhere_needs_allow_external_paths(tmp_path):
+    with pytest.raises(ConfigError, match=r"hostile.yaml: key 'environment.feast.registry': .*allow_external_paths"):
+        load_settings(env=_env_file(tmp_path, f"feast: {{registry: {tmp_path / 'shared' / 'r.db'}}}\n"))
+    s = load_settings(env=_env_file(tmp_path, f"allow_external_paths: true\nfeast: {{registry: {tmp_path / 'shared' / 'r.db'}}}\n"))
+    assert s.environment.allow_external_paths
+    ok = load_settings(env=_env_file(tmp_path, "feast: {registry: feast/sub/../registry.db}\n"))
+    assert ok.environment.feast.registry == "feast/sub/../registry.db", "a '..' that stays inside is fine"
+
+
+@pytest.mark.parametrize("where", ["/", "~", "."])
+def test_the_workspace_may_not_be_root_home_or_the_project(where):
+    from runway.config import PROJECT_ROOT
+
+    ws = str(PROJECT_ROOT) if where == "." else where
+    with pytest.raises(ConfigError, match="key 'environment.workspace'"):
+        load_settings(overrides={"environment": {"workspace": ws}})

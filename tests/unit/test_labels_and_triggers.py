@@ -128,7 +128,7 @@ def test_retraining_cooldown_holds_drift_but_not_on_demand():
 def test_windows_since_retrain_counts_monitoring_decisions(tmp_path):
     from runway.governance.decision_log import DecisionLog
 
-    log = DecisionLog(tmp_path / "d.jsonl")
+    log = DecisionLog(tmp_path / "d.jsonl", b"k" * 32)
     assert log.windows_since_retrain("m") is None
     for action in ("no_retrain", "retrain", "reject", "no_retrain", "no_retrain"):
         log.append({"model": "m", "version": "1", "action": action})
@@ -138,7 +138,7 @@ def test_windows_since_retrain_counts_monitoring_decisions(tmp_path):
 def test_last_training_time_ignores_monitoring_decisions(tmp_path):
     from runway.governance.decision_log import DecisionLog
 
-    log = DecisionLog(tmp_path / "d.jsonl")
+    log = DecisionLog(tmp_path / "d.jsonl", b"k" * 32)
     assert log.last_training_time("m") is None
     trained = log.append({"model": "m", "version": "1", "action": "reject"})
     log.append({"model": "m", "version": "1", "action": "no_retrain"})
