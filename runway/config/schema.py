@@ -446,8 +446,9 @@ class FeastConfig(_Strict):
     online_store: Literal["sqlite", "redis"] = "sqlite"
     redis_connection: str | None = None
     project: str = "runway"
-    # The offline store: Runway's DuckDB ASOF plug-in, or Feast's own DuckDB store.
-    offline_store: Literal["runway_asof", "duckdb"] = "duckdb"
+    # The offline store: Runway's DuckDB ASOF plug-in (default: the point-in-time join
+    # as ASOF JOINs, see runway.features.offline_store), or Feast's own DuckDB store.
+    offline_store: Literal["runway_asof", "duckdb"] = "runway_asof"
 
     @model_validator(mode="after")
     def _redis_needs_connection(self) -> FeastConfig:

@@ -247,7 +247,7 @@ def test_feast_cli_for_another_use_case(tmp_path):
 def test_repo_config_per_environment(tmp_path, monkeypatch):
     local = load_settings(overrides={"environment": {"workspace": str(tmp_path / "ws")}})
     cfg = fs_lib.repo_config(local, tmp_path)
-    assert (cfg.project, cfg.provider, cfg.offline_store.type) == ("runway_retail_demand", "local", "duckdb")
+    assert (cfg.project, cfg.provider, cfg.offline_store.type) == ("runway_retail_demand", "local", "runway.features.offline_store.RunwayAsofOfflineStore")
     assert cfg.registry.registry_type == "file" and cfg.registry.path == str(tmp_path / "ws" / "feast" / "registry.db")
     assert cfg.online_store.type == "sqlite" and cfg.online_store.path == str(tmp_path / "ws" / "feast" / "online.db")
     assert cfg.repo_path == tmp_path.resolve() and cfg.entity_key_serialization_version == 3
@@ -265,7 +265,7 @@ def test_repo_config_per_environment(tmp_path, monkeypatch):
     assert cfg.registry.path == "postgresql+psycopg2://feast:pw@db.internal:5432/feast"
     assert cfg.online_store.type == "redis"
     assert cfg.online_store.connection_string == "redis.internal:6380,db=2,password=s3cret,ssl=true"
-    assert cfg.offline_store.type == "duckdb"
+    assert cfg.offline_store.type == "runway.features.offline_store.RunwayAsofOfflineStore"
 
     assert fs_lib.redis_connection_string("h:6379,db=1") == "h:6379,db=1"
     assert fs_lib.redis_connection_string("redis://127.0.0.1:6379/0") == "127.0.0.1:6379,db=0"
