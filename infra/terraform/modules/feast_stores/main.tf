@@ -7,6 +7,13 @@ resource "random_password" "redis" {
   special = false
 }
 
+# The key of the authenticated decision log (RUNWAY_DECISION_LOG_KEY): every
+# job and the serving pods of the environment sign and verify with it.
+resource "random_password" "decision_log_key" {
+  length  = 48
+  special = false
+}
+
 resource "random_password" "postgres_admin" {
   length  = 32
   special = false
@@ -112,5 +119,6 @@ resource "kubernetes_secret_v1" "workload" {
     RUNWAY_FEAST_REGISTRY_URL = "postgresql+psycopg2://${local.pg_auth}@${local.pg_target}"
     RUNWAY_REDIS_CONNECTION   = "${local.redis_host}:6379,password=${random_password.redis.result}"
     RUNWAY_LOCK_URL           = "postgresql://${local.pg_auth}@${local.pg_target}"
+    RUNWAY_DECISION_LOG_KEY   = random_password.decision_log_key.result
   }
 }
