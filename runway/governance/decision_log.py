@@ -44,6 +44,22 @@ def git_commit() -> str:
         return "unknown"
 
 
+def _last_line(fh) -> str:
+    """The file's last non-empty line, read backwards from the end."""
+    end = fh.seek(0, os.SEEK_END)
+    block, data = 4096, ""
+    pos = end
+    while pos > 0:
+        step = min(block, pos)
+        pos -= step
+        fh.seek(pos)
+        data = fh.read(step) + data
+        lines = [ln for ln in data.splitlines() if ln.strip()]
+        if len(lines) > 1 or (lines and pos == 0):
+            return lines[-1]
+    return ""
+
+
 class DecisionLog:
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -80,6 +96,41 @@ class DecisionLog:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
         return record
+
+    def append_many(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Append ``entries`` in order under one lock and one fsync (a fleet
+        chunk's decisions), each chained to the one before."""
+        if not entries:
+            return []
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        out = []
+        with open(self.path, "a+", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                prev = hashlib.sha256(_last_line(fh).encode()).hexdigest() if fh.seek(0, os.SEEK_END) else GENESIS
+                lines = []
+                for entry in entries:
+                    record = {"time": datetime.now(UTC).isoformat(), **entry, "prev_sha256": prev}
+                    line = json.dumps(record, sort_keys=True, default=str)
+                    prev = hashlib.sha256(line.encode()).hexdigest()
+                    lines.append(line)
+                    out.append(record)
+                fh.seek(0, os.SEEK_END)
+                fh.write("\n".join(lines) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return out
+
+    def promoted_index(self) -> dict[tuple[str, str], str]:
+        """(model, version) -> the sha256 recorded when it last became
+        production: ``promoted_sha`` for every version, in one read."""
+        out: dict[tuple[str, str], str] = {}
+        for rec in self.entries():
+            if rec.get("action") in ("promote", "rollback") and rec.get("artifact_sha256"):
+                out[(str(rec.get("model")), str(rec.get("version")))] = rec["artifact_sha256"]
+        return out
 
     def verify(self) -> list[str]:
         """Problems with the chain; empty when every line links to the one before."""
