@@ -118,9 +118,13 @@ def _parser() -> argparse.ArgumentParser:
     f = sub.add_parser(
         "fleet", parents=[common], help="a model per tenant: train, infer, monitor or all for the use case's tenants (exit 3: some tenants failed)"
     )
-    f.add_argument("action", choices=["train", "infer", "monitor", "all", "report"], help="all: data (simulated if absent), train, then score and monitor each batch")
+    f.add_argument(
+        "action", choices=["train", "infer", "monitor", "all", "report"], help="all: data (simulated if absent), train, then score and monitor each batch"
+    )
     f.add_argument("--tenants", default=None, metavar="SELECTOR", help="ids or globs, comma-separated (t00*,t0100), first:N or @file (default: every tenant)")
-    f.add_argument("--batch", "--week", dest="batch", help="scoring batch date for infer/monitor (default: every batch present for all, the latest for infer/monitor)")
+    f.add_argument(
+        "--batch", "--week", dest="batch", help="scoring batch date for infer/monitor (default: every batch present for all, the latest for infer/monitor)"
+    )
     f.add_argument("--weeks", "--batches", dest="weeks", type=_positive_int, help="with all: live batches to simulate and run (default: the simulator's)")
 
     r = sub.add_parser("registry", parents=[common], help="list model versions or check the one-production invariant")
@@ -438,7 +442,7 @@ def cmd_fleet(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             progress.stop()
         print(f"\n=== fleet inference {b}: {inf['rows']} rows, served by {inf.get('served_by', {})} -> {inf.get('written_to', '-')} ===")
-        failed.update({t: f"infer {b}: {r}" for t, r in inf["failed"].items()})
+        failed.update({t: f"infer {b}: {r}" for t, r in inf["failed"].items() if t not in failed})
     for b in batches if args.action in ("monitor", "all") else []:
         progress.start(len(selected), f"fleet monitor {b}")
         try:

@@ -64,7 +64,14 @@ def run_fleet_training(settings: Settings, tenant_ids: list[str], as_of: str | N
     t0 = time.perf_counter()
     run_key = uuid.uuid4().hex[:12]
     pipe = fleet_training_pipeline.with_options(run_name=f"fleet-training-{settings.use_case}-{{date}}-{{time}}")
-    run = pipe(settings=settings, tenant_ids=tenant_ids, chunk_count=n, run_key=run_key, fingerprint=_fingerprint(settings, tenant_ids, settings.streams.history), as_of=as_of)
+    run = pipe(
+        settings=settings,
+        tenant_ids=tenant_ids,
+        chunk_count=n,
+        run_key=run_key,
+        fingerprint=_fingerprint(settings, tenant_ids, settings.streams.history),
+        as_of=as_of,
+    )
     seconds = time.perf_counter() - t0
     from zenml.client import Client
 
@@ -91,7 +98,13 @@ def run_fleet_monitoring(settings: Settings, tenant_ids: list[str], batch: str) 
 
     due = labels_due(pd.Timestamp(batch).date(), settings.schedule)
     pipe = fleet_monitoring_pipeline.with_options(run_name=f"fleet-monitoring-{settings.use_case}-{batch}-{{time}}")
-    run = pipe(settings=settings, tenant_ids=tenant_ids, batch=batch, as_of=pd.Timestamp(due, tz="UTC").isoformat(), fingerprint=_fingerprint(settings, tenant_ids, settings.streams.history))
+    run = pipe(
+        settings=settings,
+        tenant_ids=tenant_ids,
+        batch=batch,
+        as_of=pd.Timestamp(due, tz="UTC").isoformat(),
+        fingerprint=_fingerprint(settings, tenant_ids, settings.streams.history),
+    )
     from zenml.client import Client
 
     run = Client().get_pipeline_run(run.id)

@@ -30,7 +30,9 @@ def _run_id() -> str:
 
 
 @step(enable_cache=False)
-def prepare_fleet(settings: Settings, tenant_ids: list[str], chunk_count: int, run_key: str, fingerprint: str, as_of: str | None = None) -> Annotated[dict, "fleet_plan"]:
+def prepare_fleet(
+    settings: Settings, tenant_ids: list[str], chunk_count: int, run_key: str, fingerprint: str, as_of: str | None = None
+) -> Annotated[dict, "fleet_plan"]:
     plan = training_lib.prepare(settings, tenant_ids, chunk_count, run_key, as_of, ModelArtifactMaterializer, _run_id())
     log_metadata({"tenants": len(tenant_ids), "failed": len(plan["failed"]), "chunks": chunk_count, "fingerprint": fingerprint, "seconds": plan["seconds"]})
     return plan
@@ -68,7 +70,9 @@ def score_fleet(settings: Settings, tenant_ids: list[str], batch: str, fingerpri
 
 
 @step(enable_cache=False)
-def monitor_fleet(settings: Settings, tenant_ids: list[str], batch: str, as_of: str, fingerprint: str) -> tuple[Annotated[dict, "fleet_monitoring"], Annotated[HTMLString, "fleet_report"]]:
+def monitor_fleet(
+    settings: Settings, tenant_ids: list[str], batch: str, as_of: str, fingerprint: str
+) -> tuple[Annotated[dict, "fleet_monitoring"], Annotated[HTMLString, "fleet_report"]]:
     out = monitor_lib.monitor(settings, tenant_ids, batch, as_of)
     html, path = report_lib.write_fleet_report(settings)
     out["report"] = str(path)

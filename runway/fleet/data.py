@@ -79,7 +79,7 @@ def read_fleet(
     ignore = [settings.target] if stream == settings.streams.scoring else []
     wanted = {b if b.startswith("batch=") else f"batch={b}" for b in batches} if batches else None
     out = FleetBatch(frame=pd.DataFrame())
-    parts: dict[str, list[tuple[Path, pd.DataFrame]]] = {t: [] for t in tenant_ids}
+    parts: dict[str, list[tuple[Path | None, pd.DataFrame]]] = {t: [] for t in tenant_ids}
     if cfg.source == "folders":
         for t in tenant_ids:
             for p in _files(settings, stream, t):
@@ -96,7 +96,7 @@ def read_fleet(
                     parts[str(t)].append((p, g.drop(columns=[col]).reset_index(drop=True)))
     frames = []
     for t in tenant_ids:
-        out.files[t] = [p for p, _ in parts[t]]
+        out.files[t] = [p for p, _ in parts[t] if p is not None]
         if not parts[t]:
             if required:
                 out.failed[t] = f"no {stream} batches" + (f" before {until}" if until else "")
@@ -107,7 +107,7 @@ def read_fleet(
             root = tenants_lib.tenant_path(settings, t, "quarantine")
             reasons = []
             for src, rep in bad.items():
-                files = [Path(src)] if Path(src).exists() else [p for p, _ in parts[t]]
+                files = [Path(src)] if Path(src).exists() else out.files[t]
                 where = contract_lib.quarantine(files, rep, root, f"{stream}_{Path(src).stem}".replace("=", "-"))
                 reasons.append(f"{Path(src).name}: {'; '.join(str(v) for v in rep.violations[:3])} (quarantined to {where})")
             out.failed[t] = f"data contract: {' | '.join(reasons)}"

@@ -60,7 +60,7 @@ def score(settings: Settings, tenant_ids: list[str], batch: str) -> dict:
     segs = list(dict.fromkeys([*settings.monitoring.segment_by, *settings.monitoring.categorical]))
     hist_by = dict(tuple(hist.groupby(col, sort=False)))
     for t, idx in rows.groupby(col, sort=False).groups.items():
-        t = str(t)  # noqa: PLW2901
+        t = str(t)
         f_t, r_t = frame.loc[idx].reset_index(drop=True), rows.loc[idx].reset_index(drop=True)
         ts_settings = tenants_lib.tenant_settings(settings, t)
         name = tenants_lib.model_name(settings, t)

@@ -79,7 +79,8 @@ def monitor(settings: Settings, tenant_ids: list[str], batch: str, as_of: str) -
     prod_index = reg.production_index(settings)
     pooled_v = prod_index.get(tenants_lib.pooled_model_name(settings))
     state = read_state(settings)
-    entries, out = [], {"batch": batch, "tenants": {}, "failed": failed}
+    entries: list[dict] = []
+    out: dict = {"batch": batch, "tenants": {}, "failed": failed}
     bar = progress_lib.current()
     if bar:
         bar.update(failed=len(failed))
@@ -95,11 +96,14 @@ def monitor(settings: Settings, tenant_ids: list[str], batch: str, as_of: str) -
             p_t, i_t, r_t = pr_by[t], in_by.get(t), ref_by.get(t)
             cols = [c for c in features if i_t is not None and r_t is not None and c in i_t.columns and c not in settings.monitoring.drift_exclude]
             d = (
-                drift_lib.drift_report(r_t[cols], i_t[cols], settings.monitoring.drift, categorical=settings.monitoring.categorical)
+                drift_lib.drift_report(r_t[cols], i_t[cols], settings.monitoring.drift, categorical=[c for c in settings.monitoring.categorical if c in cols])
                 if cols and r_t is not None and len(r_t) and i_t is not None and len(i_t)
                 else None
             )
-            breaches = [alerts_lib.Breach(b.feature, b.severity, b.value, b.threshold, b.detail, b.kind, tenant=t) for b in (alerts_lib.breaches_from_drift(d) if d else [])]
+            breaches = [
+                alerts_lib.Breach(b.feature, b.severity, b.value, b.threshold, b.detail, b.kind, tenant=t)
+                for b in (alerts_lib.breaches_from_drift(d) if d else [])
+            ]
             a_t = act_by.get(t)
             labelled = pd.DataFrame()
             if a_t is not None and len(a_t):
@@ -116,7 +120,17 @@ def monitor(settings: Settings, tenant_ids: list[str], batch: str, as_of: str) -
                     worse = relative_degradation(direction, live, holdout)
                     limit = settings.monitoring.retraining.max_degradation
                     if worse > limit:
-                        breaches.append(alerts_lib.Breach(m, "alert", float(live), float(holdout), f"live {m} {live:.4f} vs holdout {holdout:.4f} ({worse:+.0%} > {limit:.0%})", "performance", tenant=t))
+                        breaches.append(
+                            alerts_lib.Breach(
+                                m,
+                                "alert",
+                                float(live),
+                                float(holdout),
+                                f"live {m} {live:.4f} vs holdout {holdout:.4f} ({worse:+.0%} > {limit:.0%})",
+                                "performance",
+                                tenant=t,
+                            )
+                        )
             log = alerts_lib.AlertLog(tenants_lib.tenant_path(settings, t, "alerts.jsonl"))
             with log.locked():
                 alerts = alerts_lib.evaluate_alerts(batch, breaches, log, s_t.monitoring.alerts)
@@ -192,23 +206,27 @@ def _trained_at(version) -> date | None:
 
 def _write_tenant_report(settings: Settings, row: dict, d: drift_lib.DriftResult | None) -> None:
     e = html.escape
-    drift_rows = "".join(
-        f"<tr><td>{e(f.feature)}</td><td>{e(f.severity)}</td><td>{'' if f.psi is None else f'{f.psi:.3f}'}</td><td>{e('; '.join(f.reasons))}</td></tr>"
-        for f in sorted(d.features, key=lambda f: -(f.psi or 0))
-    ) if d else ""
+    drift_rows = (
+        "".join(
+            f"<tr><td>{e(f.feature)}</td><td>{e(f.severity)}</td><td>{'' if f.psi is None else f'{f.psi:.3f}'}</td><td>{e('; '.join(f.reasons))}</td></tr>"
+            for f in sorted(d.features, key=lambda f: -(f.psi or 0))
+        )
+        if d
+        else ""
+    )
     alerts = "".join(f"<li>{e(a['message'])}</li>" for a in row["alerts"]) or "<li>none</li>"
     kpi = ", ".join(f"{k} {v:,.1f}" for k, v in row["kpi"].items() if isinstance(v, float))
     live = "n/a" if row["live"] is None else f"{row['live']:.4f}"
     hold = "n/a" if row["holdout"] is None else f"{row['holdout']:.4f}"
-    body = f"""<html><head><meta charset="utf-8"><title>{e(row['tenant'])} {e(row['window'])}</title>
+    body = f"""<html><head><meta charset="utf-8"><title>{e(row["tenant"])} {e(row["window"])}</title>
 <style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px}}</style></head><body>
-<h2>Runway monitoring: {e(settings.use_case)} tenant {e(row['tenant'])}, window {e(row['window'])}</h2>
-<p>served by {e(json.dumps(row['served_by']))} (version {e(str(row['serving_version']))} of {e(str(row['serving_model']))}); staleness {row['staleness_days']} days</p>
-<p>{e(row['metric'])}: live {live} vs holdout {hold}; label completeness {row['label_completeness']:.0%}</p>
-<p>KPI: {e(kpi) or 'n/a'}</p><h3>Alerts</h3><ul>{alerts}</ul>
-<h3>Input drift ({e(row['drift'])})</h3><table><tr><th>feature</th><th>severity</th><th>PSI</th><th>why</th></tr>{drift_rows}</table>
-<p><small>generated {datetime.now(UTC).isoformat(timespec='seconds')}</small></p></body></html>"""
+<h2>Runway monitoring: {e(settings.use_case)} tenant {e(row["tenant"])}, window {e(row["window"])}</h2>
+<p>served by {e(json.dumps(row["served_by"]))} (version {e(str(row["serving_version"]))} of {e(str(row["serving_model"]))});
+staleness {row["staleness_days"]} days</p>
+<p>{e(row["metric"])}: live {live} vs holdout {hold}; label completeness {row["label_completeness"]:.0%}</p>
+<p>KPI: {e(kpi) or "n/a"}</p><h3>Alerts</h3><ul>{alerts}</ul>
+<h3>Input drift ({e(row["drift"])})</h3><table><tr><th>feature</th><th>severity</th><th>PSI</th><th>why</th></tr>{drift_rows}</table>
+<p><small>generated {datetime.now(UTC).isoformat(timespec="seconds")}</small></p></body></html>"""
     p = tenants_lib.tenant_path(settings, row["tenant"], "reports", f"monitoring-{row['window']}.html")
     p.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(p, body.encode())
-

@@ -27,7 +27,8 @@ class Progress:
         filled = int(self.width * finished / self.total) if self.total else self.width
         bar = "#" * filled + "-" * (self.width - filled)
         eta_s = f"{eta:,.0f}s" if eta == eta else "?"
-        return f"[{self.label}] |{bar}| {finished}/{self.total} done {self.done} failed {self.failed} remaining {self.remaining} elapsed {elapsed:,.0f}s ETA {eta_s}"
+        counts = f"done {self.done} failed {self.failed} remaining {self.remaining}"
+        return f"[{self.label}] |{bar}| {finished}/{self.total} {counts} elapsed {elapsed:,.0f}s ETA {eta_s}"
 
     def update(self, done: int = 0, failed: int = 0) -> None:
         self.done += done
@@ -51,7 +52,7 @@ _CURRENT: Progress | None = None
 
 
 def start(total: int, label: str) -> Progress:
-    global _CURRENT  # noqa: PLW0603 - the one bar of this process's fleet command
+    global _CURRENT
     _CURRENT = Progress(total, label)
     return _CURRENT
 
@@ -61,7 +62,7 @@ def current() -> Progress | None:
 
 
 def stop() -> None:
-    global _CURRENT  # noqa: PLW0603
+    global _CURRENT
     if _CURRENT is not None:
         _CURRENT.close()
     _CURRENT = None

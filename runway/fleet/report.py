@@ -36,7 +36,21 @@ def rows(settings: Settings) -> list[dict]:
     out = list(state.values())
     for t, s in serving.items():
         if t not in state and t != tenants_lib.POOLED:
-            out.append({"tenant": t, "window": "", "drift": "unknown", "live": None, "holdout": None, "fallback_share": None, "staleness_days": None, "kpi": {}, "alerts": [], "report": "", "serving": s})
+            out.append(
+                {
+                    "tenant": t,
+                    "window": "",
+                    "drift": "unknown",
+                    "live": None,
+                    "holdout": None,
+                    "fallback_share": None,
+                    "staleness_days": None,
+                    "kpi": {},
+                    "alerts": [],
+                    "report": "",
+                    "serving": s,
+                }
+            )
     for r in out:
         r.setdefault("serving", serving.get(r["tenant"]))
     return sorted(out, key=lambda r: (-SEVERITY.get(r["drift"], 1), -len(r.get("alerts") or []), -_gap(r), -(r.get("drift_score") or 0), r["tenant"]))
@@ -54,12 +68,14 @@ def _kpi(row: dict) -> str:
 
 def table(settings: Settings, limit: int = 25) -> str:
     rs = rows(settings)
-    head = f"{'tenant':10s} {'window':10s} {'drift':7s} {'live':>7s} {'holdout':>7s} {'gap':>7s} {'KPI':>9s} {'fallback':>8s} {'stale d':>7s} {'alerts':>6s} serving"
+    head = f"{'tenant':10s} {'window':10s} {'drift':7s} {'live':>7s} {'holdout':>7s} {'gap':>7s} {'KPI':>9s} "
+    head += f"{'fallback':>8s} {'stale d':>7s} {'alerts':>6s} serving"
     lines = [head, "-" * len(head)]
     for r in rs[:limit]:
         lines.append(
             f"{r['tenant']:10s} {r.get('window') or '-':10s} {r['drift']:7s} {_f(r.get('live')):>7s} {_f(r.get('holdout')):>7s} {_f(_gap(r), '{:+.0%}'):>7s} "
-            f"{_kpi(r):>9s} {_f(r.get('fallback_share'), '{:.0%}'):>8s} {_f(r.get('staleness_days'), '{:d}'):>7s} {len(r.get('alerts') or []):>6d} {r.get('serving') or '-'}"
+            f"{_kpi(r):>9s} {_f(r.get('fallback_share'), '{:.0%}'):>8s} {_f(r.get('staleness_days'), '{:d}'):>7s} "
+            f"{len(r.get('alerts') or []):>6d} {r.get('serving') or '-'}"
         )
     if len(rs) > limit:
         lines.append(f"... and {len(rs) - limit} more tenants in the HTML report")
@@ -81,9 +97,11 @@ def render(settings: Settings) -> str:
 <style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px}}
 tr.alert td{{background:#fdd}}tr.warn td{{background:#ffe9c6}}</style></head><body>
 <h2>Runway fleet report: {e(settings.use_case)} ({len(body)} tenants, worst first)</h2>
-<p>Ranked by drift severity, alerts, then live {e(m)} against the serving version's holdout value. Fallback share: rows not served by the tenant's own production model.</p>
-<table><tr><th>tenant</th><th>window</th><th>drift</th><th>live {e(m)}</th><th>holdout {e(m)}</th><th>gap</th><th>KPI total cost</th><th>fallback</th><th>staleness (days)</th><th>alerts</th><th>serving</th></tr>
-{''.join(body)}</table></body></html>"""
+<p>Ranked by drift severity, alerts, then live {e(m)} against the serving version's holdout value.
+Fallback share: rows not served by the tenant's own production model.</p>
+<table><tr><th>tenant</th><th>window</th><th>drift</th><th>live {e(m)}</th><th>holdout {e(m)}</th><th>gap</th>
+<th>KPI total cost</th><th>fallback</th><th>staleness (days)</th><th>alerts</th><th>serving</th></tr>
+{"".join(body)}</table></body></html>"""
 
 
 def write_fleet_report(settings: Settings) -> tuple[str, Path]:

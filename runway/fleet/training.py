@@ -137,7 +137,9 @@ def _sample_by_tenant(frame: pd.DataFrame, col: str, max_rows: int) -> pd.DataFr
     return frame.groupby(col, group_keys=False).sample(frac=share, random_state=0)
 
 
-def train_pooled(settings: Settings, frame: pd.DataFrame, history: pd.DataFrame, features: list[str], codes: dict, materializer: type, run_id: str | None) -> dict:
+def train_pooled(
+    settings: Settings, frame: pd.DataFrame, history: pd.DataFrame, features: list[str], codes: dict, materializer: type, run_id: str | None
+) -> dict:
     """The pooled fleet model: every tenant's rows (sampled), tenant as a
     feature; gated against the baseline and its own production like any model."""
     from runway.governance import fleet_registry as reg
@@ -161,18 +163,39 @@ def train_pooled(settings: Settings, frame: pd.DataFrame, history: pd.DataFrame,
     # Every tenant's holdout rows at once; the baseline per tenant series (the tenant is in the keys).
     fs = features_lib.fleet_settings(settings)
     hold = _sample_by_tenant(holdout, col, POOLED_MAX_ROWS // 4)
-    report = evaluation_lib.evaluate_candidate(fs, model, hold, history, production=prod_model, production_version=prod.version if prod_model else None)
+    report = evaluation_lib.evaluate_candidate(
+        fs, model, hold, history, production=prod_model, production_version=prod.version if (prod is not None and prod_model is not None) else None
+    )
     reg.ensure_model(settings, name, tenants_lib.POOLED, reg.existing_models(settings))
     m = settings.evaluation.primary_metric
     version, sha = reg.register_version(
-        settings, name, tenants_lib.POOLED, model, materializer, run_id=run_id, metadata={m: report.candidate.get(m), "pooled": True, "holdout_end": report.holdout_end}, tags=["pooled"]
+        settings,
+        name,
+        tenants_lib.POOLED,
+        model,
+        materializer,
+        run_id=run_id,
+        metadata={m: report.candidate.get(m), "pooled": True, "holdout_end": report.holdout_end},
+        tags=["pooled"],
     )
     decision = gate_lib.decide(report, settings.promotion, candidate_sha256=sha, production_sha256=prod.sha if prod else None)
     stage = "production" if decision.promote else "archived"
     reg.set_stage(settings, name, version.id, stage)
     extra = {"metrics": {"candidate": report.candidate.to_dict(), "baseline": report.baseline.to_dict()}, "checks": decision.to_dict()["checks"]}
     decision_log(settings).append_many(
-        [_entry(settings, tenants_lib.POOLED, name, version=version.version, action="promote" if decision.promote else "reject", stage=stage, reason=decision.reason, artifact_sha256=sha, **extra)]
+        [
+            _entry(
+                settings,
+                tenants_lib.POOLED,
+                name,
+                version=version.version,
+                action="promote" if decision.promote else "reject",
+                stage=stage,
+                reason=decision.reason,
+                artifact_sha256=sha,
+                **extra,
+            )
+        ]
     )
     return {"model": name, "version": version.version, "stage": stage, "promote": decision.promote, "reason": decision.reason, m: report.candidate.get(m)}
 
@@ -224,7 +247,7 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
             except Exception as exc:  # noqa: BLE001 - the gate fails closed on it
                 notes[t] = f"production v{prod.version} could not be loaded: {exc}"
         elif serving.get(t) == "pooled" and pooled_model is not None:
-            ref, ref_version = pooled_model, f"pooled-{pooled_v.version}"  # type: ignore[union-attr]
+            ref, ref_version = pooled_model, f"pooled-{pooled_v.version if pooled_v else '?'}"
         jobs.append(
             TenantJob(
                 t,
@@ -248,7 +271,17 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
         try:
             if fit.status == "cold_start":
                 serve = "own" if has_own else ("pooled" if pooled_v is not None else "baseline")
-                entries.append(_entry(settings, t, name, action="serve_pooled" if serve == "pooled" else "cold_start", stage=None, serving=serve, reason=f"cold start: {fit.reason}; served by {serve}"))
+                entries.append(
+                    _entry(
+                        settings,
+                        t,
+                        name,
+                        action="serve_pooled" if serve == "pooled" else "cold_start",
+                        stage=None,
+                        serving=serve,
+                        reason=f"cold start: {fit.reason}; served by {serve}",
+                    )
+                )
                 out["tenants"][t] = {"status": "cold_start", "serving": serve, "reason": fit.reason}
                 if bar:
                     bar.update(done=1)
@@ -265,7 +298,13 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
                 fit.model,
                 materializer,
                 run_id=run_id,
-                metadata={m: perf, "baseline_" + m: report.baseline.get(m), "holdout_rows": report.rows, "holdout_end": report.holdout_end, "evaluation": {k: fit.evaluation[k] for k in ("candidate", "baseline", "production", "gain_vs_baseline", "gain_vs_production")}},
+                metadata={
+                    m: perf,
+                    "baseline_" + m: report.baseline.get(m),
+                    "holdout_rows": report.rows,
+                    "holdout_end": report.holdout_end,
+                    "evaluation": {k: fit.evaluation[k] for k in ("candidate", "baseline", "production", "gain_vs_baseline", "gain_vs_production")},
+                },
                 tags=_perf_tags(m, perf),
             )
             prod = prod_index.get(name)
@@ -288,15 +327,39 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
                     artifact_sha256=sha,
                     previous_production=prod.version if prod else None,
                     reference=report.production_version,
-                    metrics={"candidate": report.candidate.to_dict(), "baseline": report.baseline.to_dict(), "production": report.production.to_dict() if report.production else None},
+                    metrics={
+                        "candidate": report.candidate.to_dict(),
+                        "baseline": report.baseline.to_dict(),
+                        "production": report.production.to_dict() if report.production else None,
+                    },
                 )
             )
-            out["tenants"][t] = {"status": "promoted" if decision.promote else "refused", "version": version.version, "stage": stage, "serving": serve, "reason": decision.reason, m: perf, "baseline": report.baseline.get(m), "seconds": round(fit.seconds, 3)}
+            out["tenants"][t] = {
+                "status": "promoted" if decision.promote else "refused",
+                "version": version.version,
+                "stage": stage,
+                "serving": serve,
+                "reason": decision.reason,
+                m: perf,
+                "baseline": report.baseline.get(m),
+                "seconds": round(fit.seconds, 3),
+            }
             if bar:
                 bar.update(done=1)
         except Exception as exc:  # noqa: BLE001 - one tenant's failure never stops the chunk
             reason = str(exc) or type(exc).__name__
-            entries.append(_entry(settings, t, name, action="failed", stage=None, serving="own" if has_own else ("pooled" if pooled_v else "baseline"), reason=reason, phase="train"))
+            entries.append(
+                _entry(
+                    settings,
+                    t,
+                    name,
+                    action="failed",
+                    stage=None,
+                    serving="own" if has_own else ("pooled" if pooled_v else "baseline"),
+                    reason=reason,
+                    phase="train",
+                )
+            )
             out["tenants"][t] = {"status": "failed", "reason": reason}
             if bar:
                 bar.update(failed=1)
@@ -312,7 +375,12 @@ def summarize(plan: dict, chunks: list[dict]) -> dict:
     counts: dict[str, int] = {}
     for v in tenants.values():
         counts[v["status"]] = counts.get(v["status"], 0) + 1
-    return {"tenants": dict(sorted(tenants.items())), "counts": counts, "pooled": plan.get("pooled"), "failed": {t: v["reason"] for t, v in tenants.items() if v["status"] == "failed"}}
+    return {
+        "tenants": dict(sorted(tenants.items())),
+        "counts": counts,
+        "pooled": plan.get("pooled"),
+        "failed": {t: v["reason"] for t, v in tenants.items() if v["status"] == "failed"},
+    }
 
 
 def fit_result_dict(fit) -> dict:

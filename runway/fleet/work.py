@@ -82,7 +82,7 @@ def _init_worker() -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
         threadpool_limits(1)
     except ImportError:  # pragma: no cover - sklearn depends on it
@@ -93,10 +93,10 @@ def pool(workers: int) -> ProcessPoolExecutor | None:
     """A process pool kept for the life of the process (chunk steps of one
     local run reuse it); None for one worker. Workers are forked from a
     clean server process (forkserver), never from the step's threads."""
-    global _POOL, _POOL_SIZE  # noqa: PLW0603 - one pool per process
+    global _POOL, _POOL_SIZE
     if workers <= 1:
         return None
-    if _POOL is None or _POOL_SIZE != workers:
+    if _POOL is None or workers != _POOL_SIZE:
         if _POOL is not None:
             _POOL.shutdown(cancel_futures=True)
         ctx = mp.get_context("forkserver")
@@ -106,7 +106,7 @@ def pool(workers: int) -> ProcessPoolExecutor | None:
 
 
 def shutdown_pool() -> None:
-    global _POOL, _POOL_SIZE  # noqa: PLW0603
+    global _POOL, _POOL_SIZE
     if _POOL is not None:
         _POOL.shutdown()
     _POOL, _POOL_SIZE = None, 0

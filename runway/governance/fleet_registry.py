@@ -139,7 +139,7 @@ def register_version(
     link_artifact_version_to_model_version(art, mv)
     sha = sha256_bytes(serialize(model))
     meta = {SHA_KEY: sha, URI_KEY: art.uri, "tenant": tenant, **metadata}
-    log_metadata(meta, model_version_id=mv.id)
+    log_metadata(meta, model_version_id=mv.id)  # type: ignore[call-overload]
     if run_id:
         client.zen_store.create_model_version_pipeline_run_link(ModelVersionPipelineRunRequest(model_version=mv.id, pipeline_run=UUID(run_id)))
     return FleetVersion(model_name, str(mv.name), str(mv.id), None, tenant, sha, art.uri, meta), sha
