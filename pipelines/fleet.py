@@ -25,8 +25,12 @@ COMPILE_TENANTS = 1000  # what `compile` sizes the fleet spec for when the use c
 
 
 @pipeline(enable_cache=False, execution_mode=ExecutionMode.CONTINUE_ON_FAILURE)
-def fleet_training_pipeline(settings: Settings, tenant_ids: list[str], chunk_count: int, run_key: str, fingerprint: str, as_of: str | None = None) -> None:
-    plan = prepare_fleet(settings=settings, tenant_ids=tenant_ids, chunk_count=chunk_count, run_key=run_key, fingerprint=fingerprint, as_of=as_of)
+def fleet_training_pipeline(
+    settings: Settings, tenant_ids: list[str], chunk_count: int, run_key: str, fingerprint: str, as_of: str | None = None, pooled: bool = True
+) -> None:
+    plan = prepare_fleet(
+        settings=settings, tenant_ids=tenant_ids, chunk_count=chunk_count, run_key=run_key, fingerprint=fingerprint, as_of=as_of, pooled=pooled
+    )
     names = []
     for k in range(chunk_count):
         name = f"train_chunk_{k}"
@@ -60,7 +64,11 @@ def _fingerprint(settings: Settings, tenant_ids: list[str], stream: str) -> str:
 
 
 def run_fleet_training(settings: Settings, tenant_ids: list[str], as_of: str | None = None) -> dict:
+    """Train the selected tenants; the pooled model only when the selection is the whole fleet."""
+    from runway.fleet import tenants as tenants_lib
+
     n = chunk_count(settings, len(tenant_ids))
+    pooled = set(tenant_ids) >= set(tenants_lib.discover(settings))
     t0 = time.perf_counter()
     run_key = uuid.uuid4().hex[:12]
     pipe = fleet_training_pipeline.with_options(run_name=f"fleet-training-{settings.use_case}-{{date}}-{{time}}")
@@ -71,6 +79,7 @@ def run_fleet_training(settings: Settings, tenant_ids: list[str], as_of: str | N
         run_key=run_key,
         fingerprint=_fingerprint(settings, tenant_ids, settings.streams.history),
         as_of=as_of,
+        pooled=pooled,
     )
     seconds = time.perf_counter() - t0
     from zenml.client import Client

@@ -31,9 +31,9 @@ def _run_id() -> str:
 
 @step(enable_cache=False)
 def prepare_fleet(
-    settings: Settings, tenant_ids: list[str], chunk_count: int, run_key: str, fingerprint: str, as_of: str | None = None
+    settings: Settings, tenant_ids: list[str], chunk_count: int, run_key: str, fingerprint: str, as_of: str | None = None, pooled: bool = True
 ) -> Annotated[dict, "fleet_plan"]:
-    plan = training_lib.prepare(settings, tenant_ids, chunk_count, run_key, as_of, ModelArtifactMaterializer, _run_id())
+    plan = training_lib.prepare(settings, tenant_ids, chunk_count, run_key, as_of, ModelArtifactMaterializer, _run_id(), pooled=pooled)
     log_metadata({"tenants": len(tenant_ids), "failed": len(plan["failed"]), "chunks": chunk_count, "fingerprint": fingerprint, "seconds": plan["seconds"]})
     return plan
 

@@ -152,4 +152,6 @@ def min_history_days(settings: Settings) -> int:
     from runway.features.frames import warmup_cutoff
 
     cfg = config(settings)
-    return cfg.min_history_days or warmup_cutoff(settings).days + settings.split.min_train_days + settings.split.holdout_days
+    # Never below what the split itself needs (warm-up + training days + holdout).
+    needed = warmup_cutoff(settings).days + settings.split.min_train_days + settings.split.holdout_days
+    return max(cfg.min_history_days or needed, needed)

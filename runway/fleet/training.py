@@ -83,8 +83,11 @@ def _entry(settings: Settings, tenant: str, model: str, **fields: Any) -> dict:
 # ---------------------------------------------------------------- prepare --
 
 
-def prepare(settings: Settings, tenant_ids: list[str], chunk_count: int, run_key: str, as_of: str | None, materializer: type, run_id: str | None) -> dict:
-    """Read, validate, compute features, train the pooled model, write chunk frames; returns the plan."""
+def prepare(
+    settings: Settings, tenant_ids: list[str], chunk_count: int, run_key: str, as_of: str | None, materializer: type, run_id: str | None, pooled: bool = True
+) -> dict:
+    """Read, validate, compute features, train the pooled model (``pooled``:
+    only when the whole fleet is selected), write chunk frames; returns the plan."""
     t0 = time.perf_counter()
     col, ts, target = tenants_lib.column(settings), settings.timestamp, settings.target
     batch = data_lib.read_fleet(settings, settings.streams.history, tenant_ids, as_of=pd.Timestamp(as_of) if as_of else None)
@@ -97,7 +100,18 @@ def prepare(settings: Settings, tenant_ids: list[str], chunk_count: int, run_key
     frame, features = features_lib.retrieve(settings, history)
     codes = features_lib.tenant_codes(tenant_ids)
     frame = features_lib.with_tenant_code(frame, col, codes)
-    pooled = train_pooled(settings, frame, history, features, codes, materializer, run_id) if tenants_lib.config(settings).pooled else None
+    pooled_out = None
+    if pooled and tenants_lib.config(settings).pooled:
+        try:
+            pooled_out = train_pooled(settings, frame, history, features, codes, materializer, run_id)
+        except Exception as exc:  # noqa: BLE001 - the fleet trains on; the previous pooled production (if any) keeps serving
+            pooled_out = {
+                "model": tenants_lib.pooled_model_name(settings),
+                "version": None,
+                "stage": None,
+                "promote": False,
+                "reason": f"pooled model failed: {exc}",
+            }
     base = work_dir(run_key)
     groups = tenants_lib.chunks(ok, max(1, -(-len(ok) // chunk_count)))
     groups += [[] for _ in range(chunk_count - len(groups))]
@@ -122,7 +136,7 @@ def prepare(settings: Settings, tenant_ids: list[str], chunk_count: int, run_key
         "features": features,
         "tenant_codes": codes,
         "feature_rows": tables,
-        "pooled": pooled,
+        "pooled": pooled_out,
         "work_dir": base,
         "seconds": round(time.perf_counter() - t0, 2),
         "target": target,

@@ -64,11 +64,21 @@ def fit_and_evaluate(job: TenantJob) -> TenantFit:
             return TenantFit(job.tenant, "cold_start", f"{days} labelled days < {job.min_history_days} needed for its own model", labelled_days=days)
         usable = frames_lib.drop_warmup(job.frame.dropna(subset=[s.target]), s)
         train, holdout = modeling_lib.time_split(usable, s.timestamp, s.split)
-        model = modeling_lib.train(train, job.features, s.model, s.timestamp)
+        # A feature with no value in this tenant's training window (e.g. a
+        # short history) cannot be binned: the tenant's model goes without it.
+        features = [f for f in job.features if train[f].notna().any()]
+        model = modeling_lib.train(train, features, s.model, s.timestamp)
+        if len(features) < len(job.features):
+            model.metadata["dropped_features"] = sorted(set(job.features) - set(features))
         report = evaluation_lib.evaluate_candidate(s, model, holdout, job.history, production=job.reference, production_version=job.reference_version)
         return TenantFit(job.tenant, "fitted", model=model, evaluation=report.to_dict(), seconds=time.perf_counter() - t0, labelled_days=days)
     except Exception as exc:  # noqa: BLE001 - one tenant's failure is reported, never raised into the fleet
-        return TenantFit(job.tenant, "failed", f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0)
+        import traceback
+
+        frames = traceback.extract_tb(exc.__traceback__)[1:][-6:]
+        where = " > ".join(f"{os.path.basename(f.filename)}:{f.lineno}" for f in frames)
+        reason = f"{type(exc).__name__}: {exc} (at {where})"
+        return TenantFit(job.tenant, "failed", reason, seconds=time.perf_counter() - t0)
 
 
 # ------------------------------------------------------------------- pool --
