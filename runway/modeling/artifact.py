@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ class ArtifactIntegrityError(RuntimeError):
     """A model artifact's bytes do not match the sha256 recorded for it."""
 
 
+@runtime_checkable
 class Estimator(Protocol):
     """A fitted scikit-learn estimator or pipeline (classifiers also have
     ``classes_`` and ``predict_proba``)."""
