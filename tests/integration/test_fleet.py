@@ -147,7 +147,7 @@ def _two_tenants_same_batch(settings, url: str) -> None:
     )
     engine = sa.create_engine(url)
     try:
-        df = pd.read_sql(sa.text(f"SELECT * FROM {TABLE}"), engine)  # noqa: S608
+        df = pd.read_sql(sa.text(f"SELECT * FROM {TABLE}"), engine)
     finally:
         engine.dispose()
     assert sorted(df["tenant"]) == ["A", "B", "B"]
