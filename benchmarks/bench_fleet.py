@@ -86,6 +86,7 @@ def run_fleet(workspace: Path, n: int, smoke: bool) -> dict:
 
 def run_plain(workspace: Path, n: int, smoke: bool) -> dict:
     import numpy as np
+    from threadpoolctl import threadpool_limits
 
     from runway.evaluation.baselines import baseline_predictions
     from runway.evaluation.metrics import compute
@@ -94,8 +95,6 @@ def run_plain(workspace: Path, n: int, smoke: bool) -> dict:
     from runway.fleet import features as features_lib
     from runway.fleet import tenants as tenants_lib
     from runway.modeling import artifact as modeling_lib
-
-    from threadpoolctl import threadpool_limits
 
     # The fastest plain loop on a shared 2-core machine: one native thread
     # per fit (OpenMP on ~2k rows only adds contention), as the fleet's workers do.
@@ -178,8 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         "|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for n, f, pl, r in rows:
+        fits = f["seconds"] / pl["loop_seconds"] if pl["loop_seconds"] else float("nan")
         lines.append(
-            f"| {n} | {f['seconds']} | {f['rss_mb']} | {pl['seconds']} ({pl['features_seconds']} + {pl['loop_seconds']}) | {pl['rss_mb']} | {r:.2f}x | {f['counts']} |"
+            f"| {n} | {f['seconds']} | {f['rss_mb']} | {pl['seconds']} ({pl['features_seconds']} + {pl['loop_seconds']}) | {pl['rss_mb']} "
+            f"| {r:.2f}x | {fits:.2f}x | {f['counts']} |"
         )
     text = "\n".join(lines)
     print(text)
