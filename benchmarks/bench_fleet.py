@@ -86,7 +86,6 @@ def run_fleet(workspace: Path, n: int, smoke: bool) -> dict:
 
 def run_plain(workspace: Path, n: int, smoke: bool) -> dict:
     import numpy as np
-    from threadpoolctl import threadpool_limits
 
     from runway.evaluation.baselines import baseline_predictions
     from runway.evaluation.metrics import compute
@@ -94,11 +93,12 @@ def run_plain(workspace: Path, n: int, smoke: bool) -> dict:
     from runway.fleet import data as data_lib
     from runway.fleet import features as features_lib
     from runway.fleet import tenants as tenants_lib
+    from runway.fleet.work import limit_native_threads
     from runway.modeling import artifact as modeling_lib
 
     # The fastest plain loop on a shared 2-core machine: one native thread
     # per fit (OpenMP on ~2k rows only adds contention), as the fleet's workers do.
-    threadpool_limits(1)
+    limit_native_threads()
     s = _settings(workspace, n, smoke)
     ids = tenants_lib.discover(s)
     col = tenants_lib.column(s)

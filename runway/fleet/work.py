@@ -91,12 +91,16 @@ def _init_worker() -> None:
     # One process per core: keep each one's native thread pools to one thread.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    try:
-        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    limit_native_threads()
 
-        threadpool_limits(1)
-    except ImportError:  # pragma: no cover - sklearn depends on it
-        pass
+
+def limit_native_threads() -> None:
+    """One OpenMP/BLAS thread: threadpoolctl only reaches libraries already
+    loaded, so load the estimators' OpenMP runtime first."""
+    import sklearn.ensemble  # noqa: F401 - loads the OpenMP runtime HistGradientBoosting uses
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    threadpool_limits(1)
 
 
 def pool(workers: int) -> ProcessPoolExecutor | None:
