@@ -422,7 +422,7 @@ def cmd_fleet(settings: Settings, args: argparse.Namespace) -> int:
         batches = found[-1:] if found else []
     if args.action in ("train", "all"):
         as_of = f"{batches[0]}T00:00:00+00:00" if batches and args.action == "all" else None
-        bar = progress.start(len(selected), "fleet train")
+        progress.start(len(selected), "fleet train")
         try:
             out = run_fleet_training(settings, selected, as_of=as_of)
         finally:
@@ -434,7 +434,6 @@ def cmd_fleet(settings: Settings, args: argparse.Namespace) -> int:
             p = out["pooled"]
             print(f"  pooled model {p['model']} v{p['version']} -> {p['stage']}: {p['reason'][:160]}")
         failed.update(out["failed"])
-        del bar
     for b in batches if args.action in ("infer", "all") else []:
         progress.start(len(selected), f"fleet infer {b}")
         try:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -395,9 +394,3 @@ def summarize(plan: dict, chunks: list[dict]) -> dict:
         "pooled": plan.get("pooled"),
         "failed": {t: v["reason"] for t, v in tenants.items() if v["status"] == "failed"},
     }
-
-
-def fit_result_dict(fit) -> dict:
-    d = asdict(fit)
-    d.pop("model", None)
-    return d
