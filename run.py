@@ -119,6 +119,18 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="raw JSON lines")
     d.add_argument("--verify", action="store_true", help="check the log's hash chain")
 
+    f = sub.add_parser(
+        "fleet", parents=[common], help="a model per tenant: train, infer, monitor or all for the use case's tenants (exit 3: some tenants failed)"
+    )
+    f.add_argument(
+        "action", choices=["train", "infer", "monitor", "all", "report"], help="all: data (simulated if absent), train, then score and monitor each batch"
+    )
+    f.add_argument("--tenants", default=None, metavar="SELECTOR", help="ids or globs, comma-separated (t00*,t0100), first:N or @file (default: every tenant)")
+    f.add_argument(
+        "--batch", "--week", dest="batch", help="scoring batch date for infer/monitor (default: every batch present for all, the latest for infer/monitor)"
+    )
+    f.add_argument("--weeks", "--batches", dest="weeks", type=_positive_int, help="with all: live batches to simulate and run (default: the simulator's)")
+
     r = sub.add_parser("registry", parents=[common], help="list model versions or check the one-production invariant")
     r.add_argument("action", choices=["list", "check"], help="list: versions and stages; check: exactly one production")
     r.add_argument("--repair", action="store_true", help="with check: archive duplicate production versions")
@@ -394,6 +406,80 @@ def cmd_registry(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_PARTIAL = 3
+
+
+def cmd_fleet(settings: Settings, args: argparse.Namespace) -> int:
+    """Per-tenant training, inference and monitoring; exit 3 when some tenants failed."""
+    from runway.fleet import progress
+    from runway.fleet import report as report_lib
+    from runway.fleet import tenants as tenants_lib
+    from runway.plugins import load_plugin
+
+    tenants_lib.config(settings)  # a use case without tenants fails before ZenML starts
+    plugin = load_plugin(settings)
+    batches: list[str] = []
+    if args.action == "all" and plugin.has("ensure_fleet_history"):
+        if plugin.hook("ensure_fleet_history")(settings.raw_dir, settings):
+            print(f"fleet history written under {settings.raw_dir}")
+        starts = plugin.hook("live_batch_dates")(settings, args.weeks)
+        plugin.hook("write_fleet_live_batches")(settings.raw_dir, settings, starts)
+        batches = [d.isoformat() for d in starts]
+    selected = tenants_lib.select(tenants_lib.discover(settings), args.tenants)
+    if args.action == "report":
+        print(report_lib.table(settings))
+        print(f"\nHTML: {report_lib.write_fleet_report(settings)[1]}")
+        return 0
+    _boot(settings)
+    from pipelines.fleet import run_fleet_inference, run_fleet_monitoring, run_fleet_training
+    from pipelines.loop import scoring_batches_fleet
+
+    failed: dict[str, str] = {}
+    if args.batch:
+        batches = [_date(args.batch, "--batch").isoformat()]
+    elif not batches and args.action in ("infer", "monitor"):
+        found = scoring_batches_fleet(settings, selected)
+        batches = found[-1:] if found else []
+    if args.action in ("train", "all"):
+        as_of = f"{batches[0]}T00:00:00+00:00" if batches and args.action == "all" else None
+        progress.start(len(selected), "fleet train")
+        try:
+            out = run_fleet_training(settings, selected, as_of=as_of)
+        finally:
+            progress.stop()
+        c = out["counts"]
+        print(f"\n=== fleet training: {len(selected)} tenants in {out['seconds']} s ({out['chunks']} chunk(s), run {out['run']}) ===")
+        print("  " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
+        if out.get("pooled"):
+            p = out["pooled"]
+            print(f"  pooled model {p['model']} v{p['version']} -> {p['stage']}: {p['reason'][:160]}")
+        failed.update(out["failed"])
+    for b in batches if args.action in ("infer", "all") else []:
+        progress.start(len(selected), f"fleet infer {b}")
+        try:
+            inf = run_fleet_inference(settings, selected, b)
+        finally:
+            progress.stop()
+        print(f"\n=== fleet inference {b}: {inf['rows']} rows, served by {inf.get('served_by', {})} -> {inf.get('written_to', '-')} ===")
+        failed.update({t: f"infer {b}: {r}" for t, r in inf["failed"].items() if t not in failed})
+    for b in batches if args.action in ("monitor", "all") else []:
+        progress.start(len(selected), f"fleet monitor {b}")
+        try:
+            mon = run_fleet_monitoring(settings, selected, b)
+        finally:
+            progress.stop()
+        n_alerts = sum(len(v["alerts"]) for v in mon["tenants"].values())
+        print(f"\n=== fleet monitoring {b}: {len(mon['tenants'])} tenants, {n_alerts} alert(s); report {mon.get('report')} ===")
+        failed.update({t: f"monitor {b}: {r}" for t, r in mon["failed"].items() if t not in failed})
+    print("\n" + report_lib.table(settings))
+    if failed:
+        print(f"\n{len(failed)} tenant(s) failed:", file=sys.stderr)
+        for t, r in sorted(failed.items()):
+            print(f"  {t}: {r[:300]}", file=sys.stderr)
+        return EXIT_PARTIAL
+    return 0
+
+
 def _explain(exc: Exception, command: str) -> str:
     from runway.errors import describe
 
@@ -449,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "train":
             _print_training_summary(settings, cmd_train(settings, args))
             return 0
-        handlers = {"all": cmd_all, "infer": cmd_infer, "monitor": cmd_monitor, "rollback": cmd_rollback, "serve": cmd_serve}
+        handlers = {"all": cmd_all, "infer": cmd_infer, "monitor": cmd_monitor, "rollback": cmd_rollback, "serve": cmd_serve, "fleet": cmd_fleet}
         if command in handlers:
             return handlers[command](settings, args)
     except Exception as exc:

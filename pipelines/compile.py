@@ -95,7 +95,22 @@ def compile_targets(settings: Settings) -> dict[str, tuple[Any, dict[str, Any]]]
     as_of = datetime.combine(week, time(), tzinfo=UTC)
     labels_due = datetime.combine(due(week, settings.schedule), time(), tzinfo=UTC)
     fp = COMPILE_FINGERPRINT
+    from pipelines.fleet import COMPILE_TENANTS, chunk_count, fleet_inference_pipeline, fleet_monitoring_pipeline, fleet_training_pipeline
+
+    # The fleet compiles for the use case's tenants when it lists them, else
+    # for COMPILE_TENANTS placeholder ids: the spec holds one task per chunk.
+    fleet_ids = list(settings.tenants.ids) if settings.tenants and settings.tenants.ids else [f"t{k:04d}" for k in range(COMPILE_TENANTS)]
+    fleet = {"settings": settings, "tenant_ids": fleet_ids, "fingerprint": fp}
     return {
+        "fleet_training": (
+            fleet_training_pipeline.with_options(run_name=f"fleet-training-{settings.use_case}-{{time}}"),
+            {**fleet, "chunk_count": chunk_count(settings, len(fleet_ids)), "run_key": "compile", "as_of": None, "pooled": True},
+        ),
+        "fleet_inference": (fleet_inference_pipeline.with_options(run_name=f"fleet-inference-{settings.use_case}-{label}-{{time}}"), {**fleet, "batch": label}),
+        "fleet_monitoring": (
+            fleet_monitoring_pipeline.with_options(run_name=f"fleet-monitoring-{settings.use_case}-{label}-{{time}}"),
+            {**fleet, "batch": label, "as_of": labels_due.isoformat()},
+        ),
         "training": (build(settings), {"settings": settings, "fingerprint": fp, "batches": None, "as_of": None}),
         "batch_inference": (
             batch_inference_pipeline.with_options(run_name=f"inference-{settings.use_case}-{label}-{{time}}"),

@@ -15,6 +15,9 @@ PIPELINES: dict[str, tuple[str, str, str]] = {
     "training": ("pipelines.training", "training_pipeline", "run_training"),
     "batch_inference": ("pipelines.batch_inference", "batch_inference_pipeline", "run_batch_inference"),
     "monitoring": ("pipelines.monitoring", "monitoring_pipeline", "run_monitoring"),
+    "fleet_training": ("pipelines.fleet", "fleet_training_pipeline", "run_fleet_training"),
+    "fleet_inference": ("pipelines.fleet", "fleet_inference_pipeline", "run_fleet_inference"),
+    "fleet_monitoring": ("pipelines.fleet", "fleet_monitoring_pipeline", "run_fleet_monitoring"),
 }
 ALIASES = {
     "train": "training",
@@ -23,6 +26,10 @@ ALIASES = {
     "batch_inference_pipeline": "batch_inference",
     "monitor": "monitoring",
     "monitoring_pipeline": "monitoring",
+    "fleet": "fleet_training",
+    "fleet_training_pipeline": "fleet_training",
+    "fleet_inference_pipeline": "fleet_inference",
+    "fleet_monitoring_pipeline": "fleet_monitoring",
 }
 
 

@@ -71,6 +71,18 @@ def scoring_batches(settings: Settings) -> list[date]:
     return sorted(d for d in (sources.batch_date(p) for p in files) if d is not None)
 
 
+def scoring_batches_fleet(settings: Settings, tenant_ids: list[str]) -> list[str]:
+    """Dates (ISO) of the scoring batches any of the fleet's tenants has, in order."""
+    from runway.fleet import data as fleet_data
+
+    found: set[str] = set()
+    for t in tenant_ids if settings.tenants and settings.tenants.source == "folders" else [None]:
+        for p in fleet_data._files(settings, settings.streams.scoring, t):  # noqa: SLF001
+            if (d := sources.batch_date(p)) is not None:
+                found.add(d.isoformat())
+    return sorted(found)
+
+
 def pending_monitoring(settings: Settings, today: date | None = None) -> list[date]:
     """Scored batches whose labels are due and that have no monitoring report yet."""
     from runway.serving.predictions import scored_batches

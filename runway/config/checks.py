@@ -32,6 +32,14 @@ def check_references(s: Settings) -> None:
             if k not in s.contract.keys:
                 _fail(f"entities.{e.name}.join_keys", f"'{k}' is not one of contract.keys {s.contract.keys}")
     _check_features(s, entities)
+    if s.tenants is not None:
+        t = s.tenants
+        if t.source == "column" and t.tenant_column not in columns:
+            _fail("tenants.tenant_column", f"'{t.tenant_column}' is not a column of the contract (tenants.source is 'column')")
+        if t.source == "folders" and t.tenant_column in columns:
+            _fail("tenants.tenant_column", f"'{t.tenant_column}' is a contract column, but tenants.source 'folders' adds it from the folder name")
+        if t.tenant_column in s.contract.keys:
+            _fail("tenants.tenant_column", "is part of every key by itself: do not list it in contract.keys")
     for key, cols in (("monitoring.segment_by", s.monitoring.segment_by), ("monitoring.categorical", s.monitoring.categorical)):
         for c in cols:
             if c not in columns:

@@ -423,6 +423,68 @@ class ServingConfig(_Strict):
     max_entities_per_request: int = Field(1000, ge=1, le=100_000)
 
 
+# ------------------------------------------------------------------ tenants --
+
+_TENANT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
+
+
+class TenantOverrides(_Strict):
+    """What one tenant may change: its gate margins and its alert sink."""
+
+    min_improvement_vs_production: float | None = Field(None, ge=0, le=1)
+    min_improvement_vs_baseline: float | None = Field(None, ge=0, le=1)
+    # Where this tenant's alerts go (a webhook); None: the use case's.
+    webhook_url: str | None = None
+
+
+class TenantsConfig(_Strict):
+    """A fleet: one model per tenant, trained, gated, served and monitored
+    by the one fleet pipeline (``python run.py fleet ...``).
+
+    Tenants are ``ids``, or the lines of ``file`` (relative paths: the project
+    root, then the workspace), or, with neither, discovered in the data:
+    ``source: folders`` — each tenant has its own raw sub-folder
+    ``raw/<tenant>/<stream>/batch=<date>.parquet``; ``source: column`` — the
+    raw batches hold every tenant, ``tenant_column`` names it.
+    """
+
+    ids: list[str] = Field(default_factory=list)
+    file: str | None = None
+    source: Literal["folders", "column"] = "folders"
+    # The tenant's column in the fleet's frames (and in the raw data with source 'column').
+    tenant_column: str = Field("tenant", pattern=_SLUG)
+    overrides: dict[str, TenantOverrides] = Field(default_factory=dict)
+    # Tenants per chunk step (ZenML grows quadratically past ~100 artifacts in one step).
+    chunk_size: int = Field(100, ge=1, le=100)
+    # Processes that fit tenants inside a chunk step.
+    workers: int = Field(2, ge=1, le=64)
+    # Cold start: a tenant with fewer labelled days than this (default
+    # split.min_train_days + split.holdout_days) is served by the pooled fleet model.
+    min_history_days: int | None = Field(None, ge=1)
+    # Train the pooled fleet model (all tenants, tenant as a feature).
+    pooled: bool = True
+
+    @field_validator("ids")
+    @classmethod
+    def _ids(cls, v: list[str]) -> list[str]:
+        bad = [t for t in v if not re.fullmatch(_TENANT_ID, t)]
+        if bad:
+            raise ValueError(f"tenant ids must match {_TENANT_ID}: {bad[:5]}")
+        if len(set(v)) != len(v):
+            raise ValueError("tenant ids are listed twice")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TenantsConfig:
+        if self.ids and self.file:
+            raise ValueError("give tenants.ids or tenants.file, not both")
+        return self
+
+
+def valid_tenant_id(value: str) -> bool:
+    return bool(re.fullmatch(_TENANT_ID, value))
+
+
 # -------------------------------------------------------------- environment --
 
 
@@ -530,6 +592,7 @@ class Settings(_Strict):
     monitoring: MonitoringConfig = MonitoringConfig()
     inference: InferenceConfig = InferenceConfig()
     serving: ServingConfig = ServingConfig()
+    tenants: TenantsConfig | None = None
     environment: EnvironmentConfig
 
     @field_validator("use_case")

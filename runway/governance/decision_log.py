@@ -208,6 +208,50 @@ class DecisionLog:
                 fcntl.flock(fh, fcntl.LOCK_UN)
         return record
 
+    def append_many(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Append ``entries`` in order under one lock and one fsync (a fleet
+        chunk's decisions), each signed and chained to the one before."""
+        if not entries:
+            return []
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        out: list[dict[str, Any]] = []
+        with open(self.path, "a+", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                fh.seek(0)
+                lines = [ln for ln in fh.read().splitlines() if ln.strip()]
+                problems = self._problems(lines)
+                if problems:
+                    raise DecisionLogError(f"{self.path} does not verify ({problems[0]}); refusing to append to it")
+                prev = hashlib.sha256(lines[-1].encode()).hexdigest() if lines else GENESIS
+                prev_mac = json.loads(lines[-1])["mac"] if lines else GENESIS
+                new_lines = []
+                for entry in entries:
+                    record = {"time": datetime.now(UTC).isoformat(), **entry, "prev_sha256": prev}
+                    record = json.loads(json.dumps(record, sort_keys=True, default=str))
+                    record["mac"] = self._mac(prev_mac, record)
+                    line = json.dumps(record, sort_keys=True)
+                    prev, prev_mac = hashlib.sha256(line.encode()).hexdigest(), record["mac"]
+                    new_lines.append(line)
+                    out.append(record)
+                fh.seek(0, os.SEEK_END)
+                fh.write("\n".join(new_lines) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+                self._write_head(len(lines) + len(new_lines), prev_mac)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return out
+
+    def promoted_index(self) -> dict[tuple[str, str], str]:
+        """(model, version) -> the sha256 recorded when it last became
+        production: ``promoted_sha`` for every version, in one read."""
+        out: dict[tuple[str, str], str] = {}
+        for rec in self.verified_entries():  # hashes come only from an authentic log
+            if rec.get("action") in ("promote", "rollback") and rec.get("artifact_sha256"):
+                out[(str(rec.get("model")), str(rec.get("version")))] = rec["artifact_sha256"]
+        return out
+
     def verify(self) -> list[str]:
         """Problems with the log; empty when every entry is authentic, in order, and none is missing."""
         lines = [ln for ln in self.path.read_text(encoding="utf-8").splitlines() if ln.strip()] if self.path.exists() else []

@@ -19,7 +19,10 @@ State is an append-only JSONL file (``AlertLog``): one ``window`` record per
 evaluated window (with its breaches, so clean windows count too), one ``alert``
 record per raised alert, one ``delivery`` record per webhook call. Lines are
 never rewritten; appends hold a file lock and are flushed and fsynced.
-Windows are ordered by when they were first recorded. Re-running a window is
+Windows are ordered by when they were first recorded. In a fleet each tenant
+has its own log (``<use case>/tenants/<tenant>/alerts.jsonl``) and its
+breaches carry the tenant in their key: the last M windows are the
+tenant's own, never another tenant's. Re-running a window is
 idempotent: its latest record replaces the earlier one, and alerts already
 raised for it are not raised again.
 """
@@ -53,6 +56,10 @@ BreachSeverity = Literal["warn", "alert"]
 LOG_VERSION = 1
 
 
+def _key(tenant: str | None, kind: str, feature: str) -> str:
+    return f"{tenant}:{kind}:{feature}" if tenant else f"{kind}:{feature}"
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -69,7 +76,8 @@ class Breach:
 
     ``kind`` groups keys: ``drift`` (a feature), ``schema``, ``performance``
     (e.g. ``wape``), ``data_quality``. The de-duplication key is
-    ``kind:feature``.
+    ``kind:feature``, or ``tenant:kind:feature`` in a fleet, so tenants never
+    share N-of-M counts or cooldowns.
     """
 
     feature: str
@@ -78,6 +86,7 @@ class Breach:
     threshold: float | None = None
     detail: str = ""
     kind: str = "drift"
+    tenant: str | None = None
 
     def __post_init__(self) -> None:
         if self.severity not in ("warn", "alert"):
@@ -87,14 +96,14 @@ class Breach:
 
     @property
     def key(self) -> str:
-        return f"{self.kind}:{self.feature}"
+        return _key(self.tenant, self.kind, self.feature)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _clean(v) for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Breach:
-        return cls(**{k: d[k] for k in ("feature", "severity", "value", "threshold", "detail", "kind") if k in d})
+        return cls(**{k: d[k] for k in ("feature", "severity", "value", "threshold", "detail", "kind", "tenant") if k in d})
 
 
 @dataclass(frozen=True)
@@ -109,14 +118,15 @@ class Alert:
     threshold: float | None = None
     detail: str = ""
     raised_at: str = field(default_factory=_now)
+    tenant: str | None = None
 
     @property
     def key(self) -> str:
-        return f"{self.kind}:{self.feature}"
+        return _key(self.tenant, self.kind, self.feature)
 
     @property
     def message(self) -> str:
-        head = f"[{self.severity.upper()}] {self.kind} {self.feature}"
+        head = f"[{self.severity.upper()}] {f'tenant {self.tenant}: ' if self.tenant else ''}{self.kind} {self.feature}"
         body = f" in window {self.window_id}: breached in {self.breaches_in_window} of the last {self.window_count} windows"
         return head + body + (f" ({self.detail})" if self.detail else "")
 
@@ -125,7 +135,7 @@ class Alert:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Alert:
-        names = ("window_id", "feature", "kind", "severity", "breaches_in_window", "window_count", "value", "threshold", "detail", "raised_at")
+        names = ("window_id", "feature", "kind", "severity", "breaches_in_window", "window_count", "value", "threshold", "detail", "raised_at", "tenant")
         return cls(**{k: d[k] for k in names if k in d})
 
 
@@ -285,7 +295,7 @@ def evaluate_alerts(window_id: str, breaches: Sequence[Breach], log: AlertLog, p
             continue
         if any(a.key == key and SEVERITY_RANK[a.severity] >= SEVERITY_RANK[level] for a in recent_alerts):
             continue  # in cooldown, or already raised for this window
-        raised.append(Alert(window_id, b.feature, b.kind, level, count, m, b.value, b.threshold, b.detail))  # type: ignore[arg-type]
+        raised.append(Alert(window_id, b.feature, b.kind, level, count, m, b.value, b.threshold, b.detail, tenant=b.tenant))  # type: ignore[arg-type]
     return raised
 
 

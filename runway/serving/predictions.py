@@ -1,6 +1,11 @@
 """Where predictions go: partitioned parquet locally, a SQL table where the
 environment names one. Re-running a batch replaces that batch of that use
-case (and model) only, atomically; other writers' rows are never touched."""
+case (and model) only, atomically; other writers' rows are never touched.
+
+A fleet writes with ``tenant_column``: its rows are keyed by (use case,
+model, tenant, batch) — the SQL table gets a ``tenant`` column — and a
+writer replaces only the tenants it writes, so two tenants writing the same
+batch keep both."""
 
 from __future__ import annotations
 
@@ -25,28 +30,55 @@ def _owner(settings: Settings) -> dict[str, str]:
     return {"use_case": settings.use_case, "model": settings.model.name}
 
 
-def write_predictions(settings: Settings, predictions: pd.DataFrame, inputs: pd.DataFrame, batch_label: str) -> str:
-    """Store predictions (and the model inputs beside them, for monitoring)."""
+TENANT = "tenant"  # the owner column of a fleet's rows in the SQL table
+
+
+def _merge_tenants(path: Path, frame: pd.DataFrame, tenant_column: str | None) -> pd.DataFrame:
+    """A fleet's parquet: the file's rows of other tenants, then ``frame``."""
+    if tenant_column is None or not path.exists():
+        return frame
+    old = pd.read_parquet(path)
+    if tenant_column not in old.columns:
+        return frame
+    keep = old[~old[tenant_column].isin(frame[tenant_column].unique())]
+    return pd.concat([keep, frame], ignore_index=True) if len(keep) else frame
+
+
+def write_predictions(settings: Settings, predictions: pd.DataFrame, inputs: pd.DataFrame, batch_label: str, tenant_column: str | None = None) -> str:
+    """Store predictions (and the model inputs beside them, for monitoring).
+
+    With ``tenant_column`` (a fleet), only the tenants in ``predictions`` are replaced."""
     part = partition_dir(settings, batch_label)
-    write_parquet_atomic(inputs, part / "inputs.parquet")
+    write_parquet_atomic(_merge_tenants(part / "inputs.parquet", inputs, tenant_column), part / "inputs.parquet")
     sink = reveal(settings.environment.predictions_sink)
     if sink:
         import sqlalchemy as sa
 
         owner = _owner(settings)
         engine = sa.create_engine(sink)
+        rows = predictions.assign(batch=batch_label, **owner)
         try:
             with engine.begin() as conn:  # delete + insert in one transaction
-                if sa.inspect(conn).has_table(TABLE):
+                exists = sa.inspect(conn).has_table(TABLE)
+                if tenant_column is not None:
+                    rows = rows.rename(columns={tenant_column: TENANT}) if tenant_column != TENANT else rows
+                    if exists and TENANT not in {c["name"] for c in sa.inspect(conn).get_columns(TABLE)}:
+                        conn.execute(sa.text(f"ALTER TABLE {TABLE} ADD COLUMN {TENANT} VARCHAR(64)"))
+                    if exists:
+                        stmt = sa.text(
+                            f"DELETE FROM {TABLE} WHERE batch = :b AND use_case = :u AND model = :m AND {TENANT} IN :t"  # noqa: S608 - constant names
+                        ).bindparams(sa.bindparam("t", expanding=True))
+                        conn.execute(stmt, {"b": batch_label, "u": owner["use_case"], "m": owner["model"], "t": sorted(rows[TENANT].astype(str).unique())})
+                elif exists:
                     conn.execute(
                         sa.text(f"DELETE FROM {TABLE} WHERE batch = :b AND use_case = :u AND model = :m"),  # noqa: S608 - constant table name
                         {"b": batch_label, "u": owner["use_case"], "m": owner["model"]},
                     )
-                predictions.assign(batch=batch_label, **owner).to_sql(TABLE, conn, if_exists="append", index=False)
+                rows.to_sql(TABLE, conn, if_exists="append", index=False, chunksize=10_000)
         finally:
             engine.dispose()
         return f"{sink.split('@')[-1]} table {TABLE} (use_case={settings.use_case}, batch={batch_label})"
-    write_parquet_atomic(predictions, part / "predictions.parquet")
+    write_parquet_atomic(_merge_tenants(part / "predictions.parquet", predictions, tenant_column), part / "predictions.parquet")
     return str(part / "predictions.parquet")
 
 

@@ -32,9 +32,11 @@ __all__ = [
     "SCENARIOS",
     "SIMULATION_CONFIG",
     "SimulationConfig",
+    "ensure_fleet_history",
     "ensure_history",
     "kpi_frame",
     "live_batch_dates",
+    "write_fleet_live_batches",
     "write_live_batches",
 ]
 
@@ -79,3 +81,30 @@ def write_live_batches(raw_dir: Path, settings: Settings, starts: Sequence[date]
         write_live_week(raw, cfg, settings.schedule, settings.streams, w, scenario, drift_from=starts[0], target=settings.model.target)  # type: ignore[arg-type]
         written.append(w)
     return written
+
+
+def ensure_fleet_history(raw_dir: Path, settings: Settings) -> bool:
+    """Fleet mode (``simulation.tenants: N``): every tenant's history unless present; True if it wrote."""
+    from usecases.retail_demand import fleet
+
+    cfg = simulation(settings)
+    if cfg.tenants < 1:
+        raise ValueError("the retail fleet simulator needs simulation.tenants >= 1")
+    if fleet.has_fleet_history(Path(raw_dir), settings):
+        return False
+    fleet.write_fleet_history(Path(raw_dir), settings, cfg)
+    return True
+
+
+def write_fleet_live_batches(raw_dir: Path, settings: Settings, starts: Sequence[date]) -> list[date]:
+    """Every tenant's plan and late actuals for the batch dates in ``starts``."""
+    from usecases.retail_demand import fleet
+
+    return fleet.write_fleet_live_batches(Path(raw_dir), settings, simulation(settings), starts)
+
+
+def fleet_behaviours(settings: Settings) -> dict[str, dict]:
+    """What the simulator made of each tenant (size, drifting, bad batch, cold start)."""
+    from usecases.retail_demand import fleet
+
+    return fleet.behaviours(simulation(settings))

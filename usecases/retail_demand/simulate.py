@@ -52,6 +52,18 @@ class SimulationConfig(BaseModel):
     promo_rate: float = Field(0.1, ge=0, le=1)
     # Weeks after the history that `python run.py` scores and monitors.
     live_weeks: int = Field(3, ge=1, le=52)
+    # Fleet mode (`python run.py fleet ...`): this many tenants, each a few
+    # stores x items with its own seed (see usecases/retail_demand/fleet.py).
+    tenants: int = Field(0, ge=0, le=100_000)
+    tenant_stores: tuple[int, int] = (1, 3)
+    tenant_items: tuple[int, int] = (2, 4)
+    # Share of tenants whose live weeks drift (prices up 30%).
+    drifting_share: float = Field(0.1, ge=0, le=1)
+    # Tenants (the last ones) whose latest history batch breaks the contract.
+    bad_batch_tenants: int = Field(0, ge=0)
+    # Tenants (the first ones after t0000) with only cold_start_days of history.
+    cold_start_tenants: int = Field(0, ge=0)
+    cold_start_days: int = Field(63, ge=14)
 
 
 Scenario = Literal["none", "price_shift", "demand_shift", "new_store", "missing_values", "schema_change"]

@@ -1,0 +1,396 @@
+"""Fleet training: prepare once for the fleet, then train chunk by chunk.
+
+``prepare`` reads every tenant's history (a bad batch fails that tenant
+only), computes the fleet's features in one pass and retrieves them in one
+Feast call, trains and gates the pooled fleet model, and writes one frame
+per chunk. ``train_chunk`` fits, evaluates and gates each tenant of a chunk
+(fits in a process pool), then registers version, artifact, metadata, run
+link and stage per tenant, and appends the chunk's decisions at once.
+
+Which model serves a tenant: its own production version if it has one,
+else the pooled fleet model (cold start). A tenant the pooled model serves
+must beat the pooled model through the same gate to get its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from runway.config import Settings
+from runway.evaluation import gate as gate_lib
+from runway.evaluation import report as evaluation_lib
+from runway.evaluation.report import report_from_dict
+from runway.features import frames as frames_lib
+from runway.fleet import data as data_lib
+from runway.fleet import features as features_lib
+from runway.fleet import progress as progress_lib
+from runway.fleet import tenants as tenants_lib
+from runway.fleet.work import TenantJob, fit_and_evaluate, run_jobs
+from runway.governance.decision_log import DecisionLog, git_commit, open_log
+from runway.modeling import artifact as modeling_lib
+
+POOLED_MAX_ROWS = 200_000
+SERVING_ACTIONS = ("promote", "reject", "serve_pooled", "failed", "rollback")
+
+
+def decision_log(settings: Settings) -> DecisionLog:
+    return open_log(settings)
+
+
+def serving_index(settings: Settings) -> dict[str, str]:
+    """tenant -> "own" | "pooled": what the decision log last said serves it."""
+    out: dict[str, str] = {}
+    for rec in decision_log(settings).entries():
+        if rec.get("tenant") and rec.get("serving") and rec.get("use_case") == settings.use_case:
+            out[str(rec["tenant"])] = rec["serving"]
+    return out
+
+
+def _write_parquet(frame: pd.DataFrame, path: str) -> None:
+    from zenml.io import fileio
+
+    fileio.makedirs(os.path.dirname(path))
+    with fileio.open(path, "wb") as fh:
+        frame.to_parquet(fh, index=False)
+
+
+def _read_parquet(path: str) -> pd.DataFrame:
+    from zenml.io import fileio
+
+    with fileio.open(path, "rb") as fh:
+        return pd.read_parquet(fh)
+
+
+def work_dir(run_key: str) -> str:
+    """Where a run's chunk frames live: the active artifact store (shared by
+    every pod on Kubernetes), not the local workspace."""
+    from zenml.client import Client
+
+    return os.path.join(Client().active_stack.artifact_store.path, "fleet", run_key)
+
+
+def _entry(settings: Settings, tenant: str, model: str, **fields: Any) -> dict:
+    return {"use_case": settings.use_case, "tenant": tenant, "model": model, "git_commit": git_commit(), "env": settings.environment.name, **fields}
+
+
+# ---------------------------------------------------------------- prepare --
+
+
+def prepare(
+    settings: Settings, tenant_ids: list[str], chunk_count: int, run_key: str, as_of: str | None, materializer: type, run_id: str | None, pooled: bool = True
+) -> dict:
+    """Read, validate, compute features, train the pooled model (``pooled``:
+    only when the whole fleet is selected), write chunk frames; returns the plan."""
+    t0 = time.perf_counter()
+    col, ts, target = tenants_lib.column(settings), settings.timestamp, settings.target
+    batch = data_lib.read_fleet(settings, settings.streams.history, tenant_ids, as_of=pd.Timestamp(as_of) if as_of else None)
+    failed = dict(batch.failed)
+    ok = [t for t in tenant_ids if t not in failed]
+    if not ok:
+        raise RuntimeError(f"every tenant failed before training: {json.dumps(failed)[:2000]}")
+    history = batch.frame
+    tables = features_lib.sync(settings, history)
+    frame, features = features_lib.retrieve(settings, history)
+    codes = features_lib.tenant_codes(tenant_ids)
+    frame = features_lib.with_tenant_code(frame, col, codes)
+    pooled_out = None
+    if pooled and tenants_lib.config(settings).pooled:
+        try:
+            pooled_out = train_pooled(settings, frame, history, features, codes, materializer, run_id)
+        except Exception as exc:  # noqa: BLE001 - the fleet trains on; the previous pooled production (if any) keeps serving
+            pooled_out = {
+                "model": tenants_lib.pooled_model_name(settings),
+                "version": None,
+                "stage": None,
+                "promote": False,
+                "reason": f"pooled model failed: {exc}",
+            }
+    base = work_dir(run_key)
+    groups = tenants_lib.chunks(ok, max(1, -(-len(ok) // chunk_count)))
+    groups += [[] for _ in range(chunk_count - len(groups))]
+    for k, group in enumerate(groups):
+        _write_parquet(frame[frame[col].isin(group)], os.path.join(base, f"frame-{k}.parquet"))
+        _write_parquet(history[history[col].isin(group)], os.path.join(base, f"history-{k}.parquet"))
+    if failed:
+        decision_log(settings).append_many(
+            [
+                _entry(settings, t, tenants_lib.model_name(settings, t), action="failed", stage=None, serving=None, reason=failed[t], phase="data")
+                for t in sorted(failed)
+            ]
+        )
+    if (p := progress_lib.current()) is not None:
+        p.update(failed=len(failed))
+    return {
+        "run_key": run_key,
+        "as_of": as_of,
+        "tenants": tenant_ids,
+        "chunks": groups,
+        "failed": failed,
+        "features": features,
+        "tenant_codes": codes,
+        "feature_rows": tables,
+        "pooled": pooled_out,
+        "work_dir": base,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "target": target,
+        "timestamp": ts,
+    }
+
+
+def _sample_by_tenant(frame: pd.DataFrame, col: str, max_rows: int) -> pd.DataFrame:
+    if len(frame) <= max_rows:
+        return frame
+    share = max_rows / len(frame)
+    return frame.groupby(col, group_keys=False).sample(frac=share, random_state=0)
+
+
+def train_pooled(
+    settings: Settings, frame: pd.DataFrame, history: pd.DataFrame, features: list[str], codes: dict, materializer: type, run_id: str | None
+) -> dict:
+    """The pooled fleet model: every tenant's rows (sampled), tenant as a
+    feature; gated against the baseline and its own production like any model."""
+    from runway.governance import fleet_registry as reg
+
+    col, ts = tenants_lib.column(settings), settings.timestamp
+    name = tenants_lib.pooled_model_name(settings)
+    feats = [*features, features_lib.TENANT_CODE]
+    usable = frames_lib.drop_warmup(frame.dropna(subset=[settings.target]), settings)
+    train, holdout = modeling_lib.time_split(usable, ts, settings.split)
+    model = modeling_lib.train(_sample_by_tenant(train, col, POOLED_MAX_ROWS), feats, settings.model, ts)
+    model.metadata["tenant_codes"] = codes
+    prod_index = reg.production_index(settings)
+    promoted = decision_log(settings).promoted_index()
+    prod = prod_index.get(name)
+    prod_model = None
+    if prod is not None:
+        try:
+            prod_model = reg.load_model(prod, promoted)
+        except Exception:  # noqa: BLE001 - fails closed below: no production comparison means the gate sees none
+            prod_model = None
+    # Every tenant's holdout rows at once; the baseline per tenant series (the tenant is in the keys).
+    fs = features_lib.fleet_settings(settings)
+    hold = _sample_by_tenant(holdout, col, POOLED_MAX_ROWS // 4)
+    report = evaluation_lib.evaluate_candidate(
+        fs, model, hold, history, production=prod_model, production_version=prod.version if (prod is not None and prod_model is not None) else None
+    )
+    reg.ensure_model(settings, name, tenants_lib.POOLED, reg.existing_models(settings))
+    m = settings.evaluation.primary_metric
+    version, sha = reg.register_version(
+        settings,
+        name,
+        tenants_lib.POOLED,
+        model,
+        materializer,
+        run_id=run_id,
+        metadata={m: report.candidate.get(m), "pooled": True, "holdout_end": report.holdout_end},
+        tags=["pooled"],
+    )
+    decision = gate_lib.decide(report, settings.promotion, candidate_sha256=sha, production_sha256=prod.sha if prod else None)
+    stage = "production" if decision.promote else "archived"
+    reg.set_stage(settings, name, version.id, stage)
+    extra = {"metrics": {"candidate": report.candidate.to_dict(), "baseline": report.baseline.to_dict()}, "checks": decision.to_dict()["checks"]}
+    decision_log(settings).append_many(
+        [
+            _entry(
+                settings,
+                tenants_lib.POOLED,
+                name,
+                version=version.version,
+                action="promote" if decision.promote else "reject",
+                stage=stage,
+                reason=decision.reason,
+                artifact_sha256=sha,
+                **extra,
+            )
+        ]
+    )
+    return {"model": name, "version": version.version, "stage": stage, "promote": decision.promote, "reason": decision.reason, m: report.candidate.get(m)}
+
+
+# ------------------------------------------------------------------ chunk --
+
+
+def _perf_tags(metric: str, value: float | None) -> list[str]:
+    """Tags the registry can be filtered by, e.g. ``wape_band:0.2-0.3``."""
+    if value is None or not np.isfinite(value):
+        return [f"{metric}_band:unknown"]
+    lo = np.floor(value * 10) / 10
+    return [f"{metric}_band:{lo:.1f}-{lo + 0.1:.1f}"]
+
+
+def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, run_id: str | None) -> dict:
+    """Fit, evaluate, gate and register every tenant of chunk ``chunk`` of ``plan``."""
+    from runway.governance import fleet_registry as reg
+
+    t0 = time.perf_counter()
+    tenant_ids = plan["chunks"][chunk] if chunk < len(plan["chunks"]) else []
+    out: dict[str, Any] = {"chunk": chunk, "tenants": {}, "seconds": 0.0}
+    if not tenant_ids:
+        return out
+    col, m = tenants_lib.column(settings), settings.evaluation.primary_metric
+    frame = _read_parquet(os.path.join(plan["work_dir"], f"frame-{chunk}.parquet"))
+    history = _read_parquet(os.path.join(plan["work_dir"], f"history-{chunk}.parquet"))
+    prod_index = reg.production_index(settings)
+    promoted = decision_log(settings).promoted_index()
+    serving = serving_index(settings)
+    pooled_v = prod_index.get(tenants_lib.pooled_model_name(settings))
+    pooled_model = None
+    if pooled_v is not None:
+        try:
+            pooled_model = reg.load_model(pooled_v, promoted)
+        except Exception:  # noqa: BLE001 - no pooled model: cold tenants fall back to the baseline rule
+            pooled_model = None
+    need = tenants_lib.min_history_days(settings)
+    jobs, notes = [], {}
+    frames = dict(tuple(frame.groupby(col, sort=False)))
+    hists = dict(tuple(history.groupby(col, sort=False)))
+    for t in tenant_ids:
+        name = tenants_lib.model_name(settings, t)
+        prod = prod_index.get(name)
+        ref, ref_version = None, None
+        if prod is not None:
+            try:
+                ref, ref_version = reg.load_model(prod, promoted), prod.version
+            except Exception as exc:  # noqa: BLE001 - the gate fails closed on it
+                notes[t] = f"production v{prod.version} could not be loaded: {exc}"
+        elif serving.get(t) == "pooled" and pooled_model is not None:
+            ref, ref_version = pooled_model, f"pooled-{pooled_v.version if pooled_v else '?'}"
+        jobs.append(
+            TenantJob(
+                t,
+                tenants_lib.tenant_settings(settings, t),
+                frames.get(t, frame.iloc[:0]).reset_index(drop=True),
+                hists.get(t, history.iloc[:0]).drop(columns=[col]).reset_index(drop=True),
+                plan["features"],
+                need,
+                ref,
+                ref_version,
+            )
+        )
+    fits = list(run_jobs(fit_and_evaluate, jobs, tenants_lib.config(settings).workers))
+    known = reg.existing_models(settings)
+    entries = []
+    bar = progress_lib.current()
+    for fit in sorted(fits, key=lambda f: f.tenant):
+        t, name = fit.tenant, tenants_lib.model_name(settings, fit.tenant)
+        ts = tenants_lib.tenant_settings(settings, t)
+        has_own = name in prod_index
+        try:
+            if fit.status == "cold_start":
+                serve = "own" if has_own else ("pooled" if pooled_v is not None else "baseline")
+                entries.append(
+                    _entry(
+                        settings,
+                        t,
+                        name,
+                        action="serve_pooled" if serve == "pooled" else "cold_start",
+                        stage=None,
+                        serving=serve,
+                        reason=f"cold start: {fit.reason}; served by {serve}",
+                    )
+                )
+                out["tenants"][t] = {"status": "cold_start", "serving": serve, "reason": fit.reason}
+                if bar:
+                    bar.update(done=1)
+                continue
+            if fit.status == "failed" or fit.model is None:
+                raise RuntimeError(fit.reason)
+            report = report_from_dict(fit.evaluation)
+            reg.ensure_model(ts, name, t, known)
+            perf = report.candidate.get(m)
+            version, sha = reg.register_version(
+                ts,
+                name,
+                t,
+                fit.model,
+                materializer,
+                run_id=run_id,
+                metadata={
+                    m: perf,
+                    "baseline_" + m: report.baseline.get(m),
+                    "holdout_rows": report.rows,
+                    "holdout_end": report.holdout_end,
+                    "evaluation": {k: fit.evaluation[k] for k in ("candidate", "baseline", "production", "gain_vs_baseline", "gain_vs_production")},
+                },
+                tags=_perf_tags(m, perf),
+            )
+            prod = prod_index.get(name)
+            decision = gate_lib.decide(report, ts.promotion, candidate_sha256=sha, production_sha256=prod.sha if prod else None, evaluation_error=notes.get(t))
+            beat_baseline = next((c.passed for c in decision.checks if c.name == "beats_baseline"), False)
+            stage = "production" if decision.promote else ("staging" if beat_baseline and not decision.reason.startswith("duplicate") else "archived")
+            reg.set_stage(ts, name, version.id, stage)
+            reg.tag_version(name, version.id, [f"gate:{'promoted' if decision.promote else 'refused'}"])
+            serve = "own" if (decision.promote or has_own) else ("pooled" if pooled_v is not None else "baseline")
+            entries.append(
+                _entry(
+                    settings,
+                    t,
+                    name,
+                    version=version.version,
+                    action="promote" if decision.promote else "reject",
+                    stage=stage,
+                    serving=serve,
+                    reason=decision.reason,
+                    artifact_sha256=sha,
+                    previous_production=prod.version if prod else None,
+                    reference=report.production_version,
+                    metrics={
+                        "candidate": report.candidate.to_dict(),
+                        "baseline": report.baseline.to_dict(),
+                        "production": report.production.to_dict() if report.production else None,
+                    },
+                )
+            )
+            out["tenants"][t] = {
+                "status": "promoted" if decision.promote else "refused",
+                "version": version.version,
+                "stage": stage,
+                "serving": serve,
+                "reason": decision.reason,
+                m: perf,
+                "baseline": report.baseline.get(m),
+                "seconds": round(fit.seconds, 3),
+            }
+            if bar:
+                bar.update(done=1)
+        except Exception as exc:  # noqa: BLE001 - one tenant's failure never stops the chunk
+            reason = str(exc) or type(exc).__name__
+            entries.append(
+                _entry(
+                    settings,
+                    t,
+                    name,
+                    action="failed",
+                    stage=None,
+                    serving="own" if has_own else ("pooled" if pooled_v else "baseline"),
+                    reason=reason,
+                    phase="train",
+                )
+            )
+            out["tenants"][t] = {"status": "failed", "reason": reason}
+            if bar:
+                bar.update(failed=1)
+    decision_log(settings).append_many(entries)
+    out["seconds"] = round(time.perf_counter() - t0, 2)
+    return out
+
+
+def summarize(plan: dict, chunks: list[dict]) -> dict:
+    tenants: dict[str, dict] = {t: {"status": "failed", "reason": r} for t, r in plan["failed"].items()}
+    for c in chunks:
+        tenants.update(c["tenants"])
+    counts: dict[str, int] = {}
+    for v in tenants.values():
+        counts[v["status"]] = counts.get(v["status"], 0) + 1
+    return {
+        "tenants": dict(sorted(tenants.items())),
+        "counts": counts,
+        "pooled": plan.get("pooled"),
+        "failed": {t: v["reason"] for t, v in tenants.items() if v["status"] == "failed"},
+    }

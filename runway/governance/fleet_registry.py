@@ -1,0 +1,156 @@
+"""The fleet on ZenML's Model Control Plane, in bulk.
+
+One ZenML model per tenant (``<model>-<tenant>``, tagged ``tenant:<id>``
+and ``fleet:<model>``): a ZenML model holds one version per stage, so
+per-tenant stages need per-tenant models. Reads are bulk: every tenant's
+production version, with its metrics and artifact location, comes from one
+paginated ``list_model_versions`` call on the fleet tag. Writes are per
+tenant (create version, save + link the model artifact, metadata, run link,
+stage) and cost tens of milliseconds each; the decision log is appended
+once per chunk.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from zenml.client import Client
+from zenml.enums import ArtifactType, ModelStages
+from zenml.io import fileio
+
+from runway.config import Settings
+from runway.fleet import tenants as tenants_lib
+from runway.governance.locks import promotion_lock
+from runway.modeling.artifact import ArtifactIntegrityError, ModelArtifact, deserialize_verified
+
+MODEL_FILE = "model.pkl"
+URI_KEY = "model_uri"
+SHA_KEY = "artifact_sha256"
+PAGE = 1000
+
+
+@dataclass(frozen=True)
+class FleetVersion:
+    model: str
+    version: str
+    id: str
+    stage: str | None
+    tenant: str | None
+    sha: str | None
+    uri: str | None
+    metadata: dict = field(default_factory=dict)
+
+
+def _tenant_of(tags: list[str]) -> str | None:
+    return next((t.split(":", 1)[1] for t in tags if t.startswith("tenant:")), None)
+
+
+def _version(mv: Any) -> FleetVersion:
+    meta = dict(mv.run_metadata or {})
+    tags = [t.name for t in (mv.tags or [])]
+    return FleetVersion(mv.model.name, str(mv.name), str(mv.id), mv.stage, _tenant_of(tags), meta.get(SHA_KEY), meta.get(URI_KEY), meta)
+
+
+def list_fleet_versions(settings: Settings, stage: str | None = None) -> list[FleetVersion]:
+    """Every fleet model version (of ``stage``), paginated, metadata included."""
+    out: list[FleetVersion] = []
+    page = 1
+    while True:
+        resp = Client().list_model_versions(tags=[tenants_lib.fleet_tag(settings)], stage=stage, page=page, size=PAGE, hydrate=True)
+        out.extend(_version(mv) for mv in resp.items)
+        if page >= resp.total_pages:
+            return out
+        page += 1
+
+
+def production_index(settings: Settings) -> dict[str, FleetVersion]:
+    """model name -> its production version, for the whole fleet in one call.
+    A model with two production versions is refused (ZenML keeps one per stage)."""
+    out: dict[str, FleetVersion] = {}
+    for v in list_fleet_versions(settings, ModelStages.PRODUCTION.value):
+        if v.model in out:
+            raise RuntimeError(f"model '{v.model}' has two production versions ({out[v.model].version}, {v.version})")
+        out[v.model] = v
+    return out
+
+
+def existing_models(settings: Settings) -> set[str]:
+    names: set[str] = set()
+    page = 1
+    while True:
+        resp = Client().list_models(tags=[tenants_lib.fleet_tag(settings)], page=page, size=PAGE)
+        names |= {m.name for m in resp.items}
+        if page >= resp.total_pages:
+            return names
+        page += 1
+
+
+def ensure_model(settings: Settings, name: str, tenant: str, known: set[str]) -> None:
+    if name in known:
+        return
+    try:
+        Client().create_model(
+            name=name,
+            description=f"{settings.description or settings.use_case} (tenant {tenant})",
+            tags=[tenants_lib.fleet_tag(settings), tenants_lib.tenant_tag(tenant), settings.use_case, settings.model.task],
+        )
+    except Exception:  # noqa: BLE001 - created meanwhile by another writer: fine if it exists now
+        Client().get_model(name)
+    known.add(name)
+
+
+def load_model(v: FleetVersion, promoted: dict[tuple[str, str], str]) -> ModelArtifact:
+    """Load a version only if its bytes hash to what the decision log recorded when it was promoted."""
+    expected = promoted.get((v.model, v.version))
+    if expected is None:
+        raise ArtifactIntegrityError(f"decision log has no sha256 for '{v.model}' version {v.version}: it was never promoted")
+    if not v.uri:
+        raise ArtifactIntegrityError(f"'{v.model}' version {v.version} has no {URI_KEY} in its metadata")
+    with fileio.open(os.path.join(v.uri, MODEL_FILE), "rb") as fh:
+        return deserialize_verified(fh.read(), expected)
+
+
+def register_version(
+    settings: Settings,
+    model_name: str,
+    tenant: str,
+    model: ModelArtifact,
+    materializer: type,
+    *,
+    run_id: str | None,
+    metadata: dict,
+    tags: list[str],
+) -> tuple[FleetVersion, str]:
+    """Create a version of ``model_name`` holding ``model``: artifact saved with
+    Runway's materializer and linked, metadata (sha256, artifact uri,
+    metrics) logged, the pipeline run linked. Returns the version and the sha256."""
+    from zenml import log_metadata, save_artifact
+    from zenml.model.utils import link_artifact_version_to_model_version
+    from zenml.models import ModelVersionPipelineRunRequest
+
+    from runway.modeling.artifact import serialize, sha256_bytes
+
+    client = Client()
+    mv = client.create_model_version(model_name, tags=[tenants_lib.fleet_tag(settings), tenants_lib.tenant_tag(tenant), *tags])
+    art = save_artifact(model, name=f"{model_name}-model", artifact_type=ArtifactType.MODEL, materializer=materializer, include_visualizations=False)
+    link_artifact_version_to_model_version(art, mv)
+    sha = sha256_bytes(serialize(model))
+    meta = {SHA_KEY: sha, URI_KEY: art.uri, "tenant": tenant, **metadata}
+    log_metadata(meta, model_version_id=mv.id)  # type: ignore[call-overload]
+    if run_id:
+        client.zen_store.create_model_version_pipeline_run_link(ModelVersionPipelineRunRequest(model_version=mv.id, pipeline_run=UUID(run_id)))
+    return FleetVersion(model_name, str(mv.name), str(mv.id), None, tenant, sha, art.uri, meta), sha
+
+
+def set_stage(settings: Settings, model_name: str, version_id: str, stage: str) -> None:
+    """Stage change under the model's promotion lock; ``force`` moves the
+    version previously in that stage to archived (one per stage per model)."""
+    with promotion_lock(settings.environment.lock, settings.workspace, model_name):
+        Client().update_model_version(model_name, UUID(version_id), stage=stage, force=True)
+
+
+def tag_version(model_name: str, version_id: str, add: list[str]) -> None:
+    Client().update_model_version(model_name, UUID(version_id), add_tags=add)
