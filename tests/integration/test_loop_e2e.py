@@ -15,7 +15,7 @@ def test_drift_alert_retrain_gate_promote_rollback(tmp_path, feature_repo_copy):
     from pipelines.loop import run_loop
 
     settings = make_settings(tmp_path, feature_repo_copy, simulation={"stores": 6, "items": 8, "history_days": 364})
-    out = run_loop(settings, scenario="price_shift", weeks=8, progress=lambda _msg: None)
+    out = run_loop(settings, scenario="price_shift", batches=8, progress=lambda _msg: None)
 
     alerts = [a for m in out["monitoring"] for a in m["decision"]["alerts"]]
     assert any(a["kind"] in ("drift", "performance") for a in alerts), "the injected shift must raise an alert"
