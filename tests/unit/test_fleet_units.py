@@ -53,13 +53,18 @@ def test_source_column_needs_the_tenant_column_in_the_contract(tmp_path) -> None
         load_settings("retail_fleet", "local", {"tenants": {"source": "column"}, "environment": {"workspace": str(tmp_path)}})
 
 
-def test_append_many_keeps_the_hash_chain(tmp_path) -> None:
-    log = DecisionLog(tmp_path / "decisions.jsonl")
+def test_append_many_keeps_the_signed_chain(tmp_path) -> None:
+    key = b"k" * 32
+    log = DecisionLog(tmp_path / "decisions.jsonl", key)
     log.append({"model": "m-a", "version": "1", "action": "promote", "artifact_sha256": "aa"})
     log.append_many([{"model": f"m-{t}", "tenant": t, "version": "1", "action": "promote", "artifact_sha256": t * 2} for t in "bcd"])
     log.append({"model": "m-e", "version": "1", "action": "reject"})
     assert log.verify() == []
     assert log.promoted_index() == {("m-a", "1"): "aa", ("m-b", "1"): "bb", ("m-c", "1"): "cc", ("m-d", "1"): "dd"}
+    # A batch appended with another key does not verify, and nothing is served from it.
+    assert DecisionLog(tmp_path / "decisions.jsonl", b"x" * 32).verify() != []
+    with pytest.raises(Exception, match="does not verify"):
+        DecisionLog(tmp_path / "decisions.jsonl", b"x" * 32).append_many([{"model": "m-f", "action": "promote"}])
 
 
 def test_progress_line_counts_and_eta() -> None:
