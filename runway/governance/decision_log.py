@@ -185,28 +185,7 @@ class DecisionLog:
 
     def append(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Append ``entry``; refuses to extend a log that does not verify."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a+", encoding="utf-8") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                fh.seek(0)
-                lines = [ln for ln in fh.read().splitlines() if ln.strip()]
-                problems = self._problems(lines)
-                if problems:
-                    raise DecisionLogError(f"{self.path} does not verify ({problems[0]}); refusing to append to it")
-                prev = hashlib.sha256(lines[-1].encode()).hexdigest() if lines else GENESIS
-                prev_mac = json.loads(lines[-1])["mac"] if lines else GENESIS
-                record = {"time": datetime.now(UTC).isoformat(), **entry, "prev_sha256": prev}
-                record = json.loads(json.dumps(record, sort_keys=True, default=str))  # what a reader will see
-                record["mac"] = self._mac(prev_mac, record)
-                fh.seek(0, os.SEEK_END)
-                fh.write(json.dumps(record, sort_keys=True) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-                self._write_head(len(lines) + 1, record["mac"])
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-        return record
+        return self.append_many([entry])[0]
 
     def append_many(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Append ``entries`` in order under one lock and one fsync (a fleet
