@@ -18,6 +18,7 @@ from runway.data.labels import join_labels
 from runway.evaluation.metrics import compute_all, metric_direction, slice_metrics
 from runway.monitoring import drift as drift_lib
 from runway.monitoring.alerts import Breach, BreachSeverity
+from runway.monitoring.kpi import TOTAL
 from runway.monitoring.triggers import performance_breach
 from runway.plugins import load_plugin
 
@@ -228,7 +229,7 @@ def business_kpi(settings: Settings, labelled: pd.DataFrame, segment_cols: list[
         return None, {}
     scored = labelled.assign(_threshold=threshold) if threshold is not None else labelled
     frame = plugin.hook("kpi_frame")(scored, "actual", PREDICTION, segment_cols, settings.monitoring.kpi)
-    total = frame[frame["level"] == "total"]
+    total = frame[frame["level"] == TOTAL]
     if len(total) != 1:
         raise ValueError(f"plug-in '{settings.plugin}': kpi_frame must return exactly one row with level 'total'")
     row = {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in total.iloc[0].drop(["level", "segment"]).items()}

@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from runway.monitoring.kpi import segment_table
+
 if TYPE_CHECKING:
     from runway.config.schema import KpiConfig
 
@@ -50,7 +52,6 @@ KPI_COLUMNS = [
     "net_value",
     "currency",
 ]
-TOTAL = "total"
 THRESHOLD_COLUMN = "_threshold"  # set by the monitoring window: the threshold the model decided with
 # The KPI frame's columns the core shows in summaries and charts, in order (money).
 KPI_HEADLINE: tuple[str, ...] = ("net_value", "saved_revenue", "contact_cost")
@@ -139,9 +140,4 @@ def kpi_frame(frame: pd.DataFrame, actual: str, prediction: str, segment_cols: S
     if isinstance(segment_cols, str):
         segment_cols = [segment_cols]
     data = _prepare(frame, actual, prediction, segment_cols, params)
-    rows = []
-    for c in segment_cols:
-        for value, g in data.groupby(f"seg:{c}", sort=True):
-            rows.append({"level": c, "segment": str(value), **_aggregate(g, params, currency)})
-    rows.append({"level": TOTAL, "segment": TOTAL, **_aggregate(data, params, currency)})
-    return pd.DataFrame(rows, columns=KPI_COLUMNS)
+    return segment_table(data, segment_cols, lambda g: _aggregate(g, params, currency), KPI_COLUMNS)

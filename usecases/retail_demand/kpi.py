@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from runway.monitoring.kpi import segment_table
+
 if TYPE_CHECKING:
     from runway.config.schema import KpiConfig
 
@@ -48,7 +50,6 @@ KPI_COLUMNS = [
     "bias",
     "currency",
 ]
-TOTAL = "total"
 # The KPI frame's columns the core shows in summaries and charts, in order (money).
 KPI_HEADLINE: tuple[str, ...] = ("total_cost", "lost_sales", "overstock_cost")
 
@@ -131,9 +132,4 @@ def kpi_frame(frame: pd.DataFrame, actual: str, prediction: str, segment_cols: S
     if isinstance(segment_cols, str):
         segment_cols = [segment_cols]
     data = _prepare(frame, actual, prediction, segment_cols)
-    rows = []
-    for c in segment_cols:
-        for value, g in data.groupby(f"seg:{c}", sort=True):
-            rows.append({"level": c, "segment": str(value), **_aggregate(g, params, currency)})
-    rows.append({"level": TOTAL, "segment": TOTAL, **_aggregate(data, params, currency)})
-    return pd.DataFrame(rows, columns=KPI_COLUMNS)
+    return segment_table(data, segment_cols, lambda g: _aggregate(g, params, currency), KPI_COLUMNS)
