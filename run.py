@@ -217,7 +217,9 @@ def _print_training_summary(settings: Settings, result: dict) -> None:
         print("production    none yet")
     print(f"gate          {'PROMOTED' if d['promote'] else 'NOT PROMOTED'}: {d['reason']}")
     print(f"artifact      sha256 {d['artifact_sha256']}")
-    print(f"workspace     {settings.use_case_path()} (raw/, quarantine/, predictions/, reports/); decisions in {settings.workspace_path('decisions.jsonl')}")
+    from runway.governance.decision_log import location
+
+    print(f"workspace     {settings.use_case_path()} (raw/, quarantine/, predictions/, reports/); decisions in {location(settings)}")
     print(f"decision log  python run.py decisions --env {settings.environment.name}")
     print(f"dashboard     {runtime.dashboard_hint(settings)}")
 
@@ -375,7 +377,7 @@ def cmd_decisions(settings: Settings, args: argparse.Namespace) -> int:
         return 0 if not problems else EXIT_FAILED
     entries = log.entries()
     if not entries:
-        print(f"no decisions yet in {log.path}")
+        print(f"no decisions yet in {log.where}")
     for e in entries:
         if args.json:
             print(json.dumps(e, sort_keys=True))

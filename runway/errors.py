@@ -15,6 +15,7 @@ _SELF_EXPLAINING = (
     "LockTimeout",
     "FeatureInputError",
     "DecisionLogError",
+    "DecisionStoreError",
     "StoreError",
     "UnreadableBatch",
 )

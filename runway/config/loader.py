@@ -51,6 +51,7 @@ SECRET_KEYS = frozenset(
         "environment.feast.redis_connection",
         "environment.zenml.store_url",
         "environment.lock.url",
+        "environment.decision_log.url",
         "environment.predictions_sink",
     }
 )

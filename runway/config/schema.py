@@ -540,6 +540,25 @@ class LockConfig(_Strict):
         return self
 
 
+class DecisionLogConfig(_Strict):
+    """Where the HMAC-chained decision log lives: a JSONL file in the
+    workspace (local), or two SQL tables shared by every machine of an
+    environment (``<table>`` for the entries, ``<table>_head`` for the MAC'd
+    head) on PostgreSQL or MySQL/MariaDB."""
+
+    backend: Literal["file", "sql"] = "file"
+    url: str | None = None  # SQLAlchemy URL for backend 'sql' (a secret: give it as ${VAR})
+    table: str = Field("runway_decision_log", pattern=r"^[a-z][a-z0-9_]{0,47}$")
+
+    @model_validator(mode="after")
+    def _url_matches_backend(self) -> DecisionLogConfig:
+        if self.backend == "sql" and not self.url:
+            raise ValueError("decision_log.backend 'sql' needs decision_log.url (a PostgreSQL or MySQL/MariaDB SQLAlchemy URL, as ${VAR})")
+        if self.backend == "file" and self.url:
+            raise ValueError("decision_log.url is set but decision_log.backend is 'file'; set backend: sql to use it, or remove the url")
+        return self
+
+
 class StackConfig(_Strict):
     """Remote stack settings (Kubeflow / Kubernetes orchestrators)."""
 
@@ -563,6 +582,7 @@ class EnvironmentConfig(_Strict):
     feast: FeastConfig = FeastConfig()
     zenml: ZenMLConfig = ZenMLConfig()
     lock: LockConfig = LockConfig()
+    decision_log: DecisionLogConfig = DecisionLogConfig()
     stack: StackConfig = StackConfig()
     predictions_sink: str | None = None  # SQLAlchemy URL; None writes parquet
     # Relative paths (feast.registry, source.location, zenml.config_dir) must

@@ -24,7 +24,15 @@ environment only, when the variable is unset, a random key is created once
 one file per workspace, outside the workspace: a laptop convenience. Every
 other environment refuses to start without the variable.
 
-Appends take an exclusive file lock and fsync before returning.
+Storage is pluggable, the chain is not: one ``DecisionLog`` signs, chains
+and verifies; a *store* only keeps the lines and the head.
+
+* ``FileStore`` (local): ``decisions.jsonl`` + ``decisions.jsonl.head`` in the
+  workspace; appends take an exclusive file lock and fsync before returning.
+* ``SqlStore`` (shared environments, ``environment.decision_log.backend:
+  sql``; runway.governance.decision_log_sql): the same lines as rows of an
+  append-only table, the head as a row beside them, one transaction per
+  append serialised by a row lock on the head.
 """
 
 from __future__ import annotations
@@ -36,10 +44,10 @@ import json
 import os
 import secrets
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from runway.config import PROJECT_ROOT, ConfigError
 
@@ -135,7 +143,97 @@ def log_key(environment: str, workspace: Path) -> bytes:
 
 def open_log(settings: Settings) -> DecisionLog:
     """The environment's decision log with its key (raises ConfigError without one)."""
-    return DecisionLog(settings.workspace_path(LOG_FILE), log_key(settings.environment.name, settings.workspace))
+    key = log_key(settings.environment.name, settings.workspace)
+    cfg = settings.environment.decision_log
+    if cfg.backend == "sql":
+        from runway.config import reveal
+        from runway.governance.decision_log_sql import SqlStore
+
+        return DecisionLog(SqlStore(reveal(cfg.url or ""), cfg.table), key)  # the config model refuses sql without a url
+    return DecisionLog(settings.workspace_path(LOG_FILE), key)
+
+
+def location(settings: Settings) -> str:
+    """Where the environment's decision log lives, for messages (no secret)."""
+    cfg = settings.environment.decision_log
+    if cfg.backend == "sql":
+        from runway.config import reveal
+        from runway.governance.decision_log_sql import redacted
+
+        return f"{redacted(reveal(cfg.url or ''))} table {cfg.table}"
+    return str(settings.workspace_path(LOG_FILE))
+
+
+# ------------------------------------------------------------------- stores --
+
+# Builds the lines to append from the stored lines and head; returns them and
+# the new head record ({"count", "last_mac", "mac"}).
+Builder = Callable[[list[str], Any], tuple[list[str], dict[str, Any]]]
+
+
+class Store(Protocol):
+    """Where the log's lines and its head record live. A store never signs or
+    checks anything, and offers no update or delete."""
+
+    where: str  # for messages: a path or a redacted URL + table
+    head_name: str
+
+    def read(self) -> tuple[list[str], Any]:
+        """(lines oldest first, the head record as stored or None); the head is
+        read first, so a concurrent append can only add lines beyond it."""
+        ...
+
+    def append(self, build: Builder) -> None:
+        """Under an exclusive lock (across processes and machines): read the
+        lines and head, call ``build``, store its lines and head atomically."""
+        ...
+
+
+class FileStore:
+    """``decisions.jsonl`` and its ``.head`` beside it, under a file lock."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.head_path = self.path.with_name(self.path.name + HEAD_SUFFIX)
+        self.where = str(self.path)
+        self.head_name = self.head_path.name
+
+    def _head(self) -> Any:
+        if not self.head_path.exists():
+            return None
+        try:
+            return json.loads(self.head_path.read_text(encoding="utf-8"))
+        except ValueError:
+            return "unreadable"
+
+    def read(self) -> tuple[list[str], Any]:
+        head = self._head()
+        lines = [ln for ln in self.path.read_text(encoding="utf-8").splitlines() if ln.strip()] if self.path.exists() else []
+        return lines, head
+
+    def _write_head(self, head: dict[str, Any]) -> None:
+        tmp = self.head_path.with_name(f".{self.head_path.name}.{os.getpid()}")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(head, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.head_path)
+
+    def append(self, build: Builder) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a+", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                fh.seek(0)
+                lines = [ln for ln in fh.read().splitlines() if ln.strip()]
+                new_lines, head = build(lines, self._head())
+                fh.seek(0, os.SEEK_END)
+                fh.write("\n".join(new_lines) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+                self._write_head(head)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 # ---------------------------------------------------------------------- log --
@@ -146,11 +244,17 @@ def _canonical(record: dict[str, Any]) -> bytes:
 
 
 class DecisionLog:
-    def __init__(self, path: Path, key: bytes):
+    """The signed chain over a store: ``DecisionLog(path, key)`` is the file
+    log, ``DecisionLog(SqlStore(...), key)`` the SQL one."""
+
+    def __init__(self, store: Path | str | Store, key: bytes):
         if not key:
             raise ValueError("a decision log needs a key")
-        self.path = Path(path)
-        self.head_path = self.path.with_name(self.path.name + HEAD_SUFFIX)
+        self._store: Store = FileStore(Path(store)) if isinstance(store, (str, os.PathLike)) else store
+        if isinstance(self._store, FileStore):
+            self.path = self._store.path
+            self.head_path = self._store.head_path
+        self.where = self._store.where
         self._key = key
 
     def _mac(self, prev_mac: str, record: dict[str, Any]) -> str:
@@ -160,66 +264,48 @@ class DecisionLog:
         return hmac.new(self._key, f"head\n{count}\n{last_mac}".encode(), hashlib.sha256).hexdigest()
 
     def entries(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
         out = []
-        with open(self.path, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        out.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        raise ValueError(f"{self.path}:{n}: corrupt decision log line: {exc}") from None
+        for n, line in enumerate(self._store.read()[0], 1):
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{self.where}:{n}: corrupt decision log line: {exc}") from None
         return out
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.entries())
-
-    def _write_head(self, count: int, last_mac: str) -> None:
-        tmp = self.head_path.with_name(f".{self.head_path.name}.{os.getpid()}")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"count": count, "last_mac": last_mac, "mac": self._head_mac(count, last_mac)}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.head_path)
 
     def append(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Append ``entry``; refuses to extend a log that does not verify."""
         return self.append_many([entry])[0]
 
     def append_many(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Append ``entries`` in order under one lock and one fsync (a fleet
+        """Append ``entries`` in order under one lock and one write (a fleet
         chunk's decisions), each signed and chained to the one before."""
         if not entries:
             return []
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         out: list[dict[str, Any]] = []
-        with open(self.path, "a+", encoding="utf-8") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                fh.seek(0)
-                lines = [ln for ln in fh.read().splitlines() if ln.strip()]
-                problems = self._problems(lines)
-                if problems:
-                    raise DecisionLogError(f"{self.path} does not verify ({problems[0]}); refusing to append to it")
-                prev = hashlib.sha256(lines[-1].encode()).hexdigest() if lines else GENESIS
-                prev_mac = json.loads(lines[-1])["mac"] if lines else GENESIS
-                new_lines = []
-                for entry in entries:
-                    record = {"time": datetime.now(UTC).isoformat(), **entry, "prev_sha256": prev}
-                    record = json.loads(json.dumps(record, sort_keys=True, default=str))
-                    record["mac"] = self._mac(prev_mac, record)
-                    line = json.dumps(record, sort_keys=True)
-                    prev, prev_mac = hashlib.sha256(line.encode()).hexdigest(), record["mac"]
-                    new_lines.append(line)
-                    out.append(record)
-                fh.seek(0, os.SEEK_END)
-                fh.write("\n".join(new_lines) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-                self._write_head(len(lines) + len(new_lines), prev_mac)
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+
+        def build(lines: list[str], head: Any) -> tuple[list[str], dict[str, Any]]:
+            out.clear()
+            problems = self._problems(lines, head)
+            if problems:
+                raise DecisionLogError(f"{self.where} does not verify ({problems[0]}); refusing to append to it")
+            prev = hashlib.sha256(lines[-1].encode()).hexdigest() if lines else GENESIS
+            prev_mac = json.loads(lines[-1])["mac"] if lines else GENESIS
+            new_lines = []
+            for entry in entries:
+                record = {"time": datetime.now(UTC).isoformat(), **entry, "prev_sha256": prev}
+                record = json.loads(json.dumps(record, sort_keys=True, default=str))
+                record["mac"] = self._mac(prev_mac, record)
+                line = json.dumps(record, sort_keys=True)
+                prev, prev_mac = hashlib.sha256(line.encode()).hexdigest(), record["mac"]
+                new_lines.append(line)
+                out.append(record)
+            count = len(lines) + len(new_lines)
+            return new_lines, {"count": count, "last_mac": prev_mac, "mac": self._head_mac(count, prev_mac)}
+
+        self._store.append(build)
         return out
 
     def promoted_index(self) -> dict[tuple[str, str], str]:
@@ -233,10 +319,9 @@ class DecisionLog:
 
     def verify(self) -> list[str]:
         """Problems with the log; empty when every entry is authentic, in order, and none is missing."""
-        lines = [ln for ln in self.path.read_text(encoding="utf-8").splitlines() if ln.strip()] if self.path.exists() else []
-        return self._problems(lines)
+        return self._problems(*self._store.read())
 
-    def _problems(self, lines: list[str]) -> list[str]:
+    def _problems(self, lines: list[str], head: Any) -> list[str]:
         problems: list[str] = []
         prev, prev_mac = GENESIS, GENESIS
         macs: list[str] = []
@@ -259,19 +344,19 @@ class DecisionLog:
                 problems.append(f"line {n}: MAC does not match (entry forged, edited or moved, or the key changed)")
             prev, prev_mac = hashlib.sha256(line.encode()).hexdigest(), mac if isinstance(mac, str) else "invalid"
             macs.append(prev_mac)
-        problems.extend(self._head_problems(macs))
+        problems.extend(self._head_problems(macs, head))
         return problems
 
-    def _head_problems(self, macs: list[str]) -> list[str]:
-        if not self.head_path.exists():
-            return [f"head record {self.head_path.name} is missing but the log has {len(macs)} entries"] if macs else []
+    def _head_problems(self, macs: list[str], head: Any) -> list[str]:
+        name = self._store.head_name
+        if head is None:
+            return [f"head record {name} is missing but the log has {len(macs)} entries"] if macs else []
         try:
-            head = json.loads(self.head_path.read_text(encoding="utf-8"))
             count, last_mac, mac = int(head["count"]), str(head["last_mac"]), str(head["mac"])
         except (ValueError, KeyError, TypeError):
-            return [f"head record {self.head_path.name} is unreadable"]
+            return [f"head record {name} is unreadable"]
         if not hmac.compare_digest(mac, self._head_mac(count, last_mac)):
-            return [f"head record {self.head_path.name}: MAC does not match (forged, or the key changed)"]
+            return [f"head record {name}: MAC does not match (forged, or the key changed)"]
         if count > len(macs):
             return [f"log truncated: the head record names {count} entries, the log has {len(macs)}"]
         if count and not hmac.compare_digest(macs[count - 1], last_mac):
@@ -282,7 +367,7 @@ class DecisionLog:
         """The entries, only if the whole log verifies (else DecisionLogError)."""
         problems = self.verify()
         if problems:
-            raise DecisionLogError(f"decision log {self.path} does not verify: {'; '.join(problems[:3])}; run `python run.py decisions --verify`")
+            raise DecisionLogError(f"decision log {self.where} does not verify: {'; '.join(problems[:3])}; run `python run.py decisions --verify`")
         return self.entries()
 
     def latest(self, model: str, action: str | None = None, **match: Any) -> dict[str, Any] | None:
