@@ -152,6 +152,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _boot(settings: Settings) -> None:
     from runway.platform import runtime
 
+    # zenml.store_url without server_url: a local ZenML server on that
+    # database for this command (stopped in main's finally, also on error).
+    runtime.start_server(settings)
     runtime.configure(settings)
     from runway.governance import registry
 
@@ -546,6 +549,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {_explain(exc, command)}", file=sys.stderr)
         print("(run again with --debug for the traceback)", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        from runway.platform import runtime
+
+        runtime.stop_server()
     print(f"error: unknown command {command}", file=sys.stderr)
     return EXIT_USAGE
 

@@ -523,8 +523,13 @@ class ZenMLConfig(_Strict):
     # Folder for ZenML's global config (relative paths: inside the workspace),
     # so runs never touch a user's own ZenML store. Empty means ZenML's default.
     config_dir: str | None = "zenml"
+    # A MySQL/MariaDB URL with a user and password (ZenML refuses one without):
+    # with no server_url, run.py starts a local ZenML server on it for the
+    # command and stops it afterwards (runway.platform.runtime.managed_server).
     store_url: str | None = None
     server_url: str | None = None
+    # Where that local server listens (127.0.0.1).
+    server_port: int = Field(8237, ge=1024, le=65535)
 
 
 class LockConfig(_Strict):

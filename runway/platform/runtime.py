@@ -12,7 +12,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from runway.config import Settings, reveal
@@ -177,11 +177,66 @@ def configure(settings: Settings) -> None:
     if settings.zenml_config_dir:
         settings.zenml_config_dir.mkdir(parents=True, exist_ok=True)
         os.environ["ZENML_CONFIG_PATH"] = str(settings.zenml_config_dir)
-    if zc.store_url:
+    if zc.store_url and not _SERVED:
         os.environ["ZENML_STORE_URL"] = reveal(zc.store_url)
     os.environ["RUNWAY_ZENML_CONFIGURED"] = "1"
+    if _SERVED == [STARTING]:
+        return  # local_server creates the database's schema; the client connects to the server next
     initialise_store(settings)
     register_process(settings)
+
+
+# The URL of the server managed_server runs, while it runs (STARTING before).
+_SERVED: list[str] = []
+STARTING = "starting"
+
+
+def serves_zenml(settings: Settings) -> bool:
+    """Whether commands of this environment run against a local ZenML server
+    that run.py starts on ``zenml.store_url`` (no ``server_url`` given)."""
+    zc = settings.environment.zenml
+    return bool(zc.store_url) and not zc.server_url
+
+
+@contextmanager
+def managed_server(settings: Settings) -> Iterator[str | None]:
+    """With ``zenml.store_url`` and no ``server_url``: start a local ZenML
+    server on that database (MySQL/MariaDB), connect the client to it for the
+    block and stop it afterwards, also on error; yields its URL. Otherwise
+    nothing to do (yields None). The store URL reaches only the server
+    process's environment, never a log or ZenML's database."""
+    if not serves_zenml(settings) or _SERVED:
+        yield _SERVED[0] if _SERVED and _SERVED[0] != STARTING else None
+        return
+    from runway.platform.stacks import local_server
+
+    zc = settings.environment.zenml
+    _SERVED[:] = [STARTING]
+    try:
+        with local_server(settings, reveal(zc.store_url), port=zc.server_port) as url:
+            _SERVED[:] = [url]
+            yield url
+    finally:
+        _SERVED.clear()
+
+
+_RUNNING = ExitStack()
+
+
+def start_server(settings: Settings) -> str | None:
+    """``managed_server`` for the rest of the process: run.py's boot path
+    starts it, ``stop_server`` (run.py's exit, or atexit) stops it."""
+    if serves_zenml(settings) and not _SERVED:
+        import atexit
+
+        url = _RUNNING.enter_context(managed_server(settings))
+        atexit.register(stop_server)
+        return url
+    return _SERVED[0] if _SERVED else None
+
+
+def stop_server() -> None:
+    _RUNNING.close()
 
 
 def dashboard_hint(settings: Settings) -> str:
@@ -189,4 +244,6 @@ def dashboard_hint(settings: Settings) -> str:
     prefix = f"ZENML_CONFIG_PATH={settings.zenml_config_dir} " if settings.zenml_config_dir else ""
     if zc.server_url:
         return f"open {zc.server_url}"
+    if serves_zenml(settings):
+        return f"the ZenML server run.py started on zenml.store_url stops with the command; to browse: {prefix}zenml login --local, with ZENML_STORE_URL set"
     return f"{prefix}zenml login --local   (then open http://127.0.0.1:8237)"

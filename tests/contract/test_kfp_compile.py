@@ -25,6 +25,7 @@ SECRET = "s3cr3t"
 # carries the marker the specs must never contain.
 SECRET_ENV = {
     "RUNWAY_LOCK_URL": f"mysql+pymysql://runway:{SECRET}@db.internal:3306/lock",
+    "RUNWAY_DECISION_LOG_URL": f"postgresql+psycopg2://gov:{SECRET}@pg.internal:5432/decisions",
     "RUNWAY_FEAST_REGISTRY_URL": f"postgresql+psycopg2://feast:{SECRET}@pg.internal:5432/feast",
     "RUNWAY_REDIS_CONNECTION": f"redis.internal:6379,password={SECRET}",
     "RUNWAY_PREDICTIONS_URL": f"postgresql+psycopg2://writer:{SECRET}@pg.internal:5432/predictions",

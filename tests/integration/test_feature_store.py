@@ -257,6 +257,8 @@ def test_repo_config_per_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("RUNWAY_FEAST_REGISTRY_URL", "postgresql+psycopg2://feast:pw@db.internal:5432/feast")
     monkeypatch.setenv("RUNWAY_REDIS_CONNECTION", "rediss://:s3cret@redis.internal:6380/2")
     monkeypatch.setenv("RUNWAY_LOCK_URL", "postgresql://x@y/z")
+    monkeypatch.setenv("RUNWAY_DECISION_LOG_URL", "postgresql://x@y/z")
+    monkeypatch.setenv("RUNWAY_PREDICTIONS_URL", "postgresql://x@y/z")
     monkeypatch.setenv("RUNWAY_WORKSPACE", str(tmp_path / "staging"))
     staging = load_settings(env="staging")
     cfg = fs_lib.repo_config(staging, tmp_path)

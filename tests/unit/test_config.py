@@ -38,6 +38,8 @@ def test_env_var_interpolation(monkeypatch):
         "RUNWAY_FEAST_REGISTRY_URL": "postgresql://x/y",
         "RUNWAY_REDIS_CONNECTION": "127.0.0.1:6379",
         "RUNWAY_LOCK_URL": "mysql+pymysql://root@h/db",
+        "RUNWAY_DECISION_LOG_URL": "postgresql://x/gov",
+        "RUNWAY_PREDICTIONS_URL": "postgresql://x/predictions",
     }.items():
         monkeypatch.setenv(var, val)
     monkeypatch.setenv("RUNWAY_KFP_HOST", "https://kfp.example")
@@ -68,8 +70,12 @@ def test_settings_never_hold_a_secret_value(monkeypatch):
     monkeypatch.setenv("RUNWAY_FEAST_REGISTRY_URL", "postgresql://runway:s3cr3t@db/feast")
     monkeypatch.setenv("RUNWAY_REDIS_CONNECTION", "redis://:s3cr3t@cache:6379")
     monkeypatch.setenv("RUNWAY_LOCK_URL", "mysql+pymysql://runway:s3cr3t@db/lock")
+    monkeypatch.setenv("RUNWAY_DECISION_LOG_URL", "postgresql+psycopg2://runway:s3cr3t@db/gov")
+    monkeypatch.setenv("RUNWAY_ZENML_STORE_URL", "mysql://zenml:s3cr3t@db/zenml")
+    monkeypatch.setenv("RUNWAY_PREDICTIONS_URL", "")
     s = load_settings(env="staging")
     assert "s3cr3t" not in s.model_dump_json()
+    assert s.environment.decision_log.url == "{env:RUNWAY_DECISION_LOG_URL}" and s.environment.zenml.store_url == "{env:RUNWAY_ZENML_STORE_URL:-}"
     assert s.environment.feast.registry == "{env:RUNWAY_FEAST_REGISTRY_URL}", "a form ZenML does not expand (it substitutes ${VAR} itself)"
     assert reveal(s.environment.lock.url) == "mysql+pymysql://runway:s3cr3t@db/lock"
     assert s.environment.predictions_sink is None, "an empty optional reference means unset"

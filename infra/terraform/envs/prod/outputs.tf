@@ -82,7 +82,7 @@ output "feast_online_store" {
 }
 
 output "feast_connection_secret" {
-  description = "Workload secret with RUNWAY_FEAST_REGISTRY_URL, RUNWAY_REDIS_CONNECTION, RUNWAY_LOCK_URL (name only)."
+  description = "Workload secret with RUNWAY_FEAST_REGISTRY_URL, RUNWAY_REDIS_CONNECTION, RUNWAY_LOCK_URL, RUNWAY_DECISION_LOG_URL (name only)."
   value       = module.feast_stores.workload_secret
 }
 

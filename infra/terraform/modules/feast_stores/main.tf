@@ -119,6 +119,7 @@ resource "kubernetes_secret_v1" "workload" {
     RUNWAY_FEAST_REGISTRY_URL = "postgresql+psycopg2://${local.pg_auth}@${local.pg_target}"
     RUNWAY_REDIS_CONNECTION   = "${local.redis_host}:6379,password=${random_password.redis.result}"
     RUNWAY_LOCK_URL           = "postgresql://${local.pg_auth}@${local.pg_target}"
+    RUNWAY_DECISION_LOG_URL   = "postgresql+psycopg2://${local.pg_auth}@${local.pg_target}"
     RUNWAY_DECISION_LOG_KEY   = random_password.decision_log_key.result
   }
 }

@@ -9,7 +9,7 @@ variable "workload_namespace" {
 }
 
 variable "workload_secret_name" {
-  description = "Name of the workload secret with RUNWAY_FEAST_REGISTRY_URL, RUNWAY_REDIS_CONNECTION and RUNWAY_LOCK_URL."
+  description = "Name of the workload secret with RUNWAY_FEAST_REGISTRY_URL, RUNWAY_REDIS_CONNECTION, RUNWAY_LOCK_URL and RUNWAY_DECISION_LOG_URL."
   type        = string
 }
 
