@@ -17,7 +17,7 @@ VENV   := .venv
 TOOLS  := .venv-tools
 export ZENML_ANALYTICS_OPT_IN := false
 
-.PHONY: run test lint setup tools lock lock-upgrade clean
+.PHONY: run staging test lint setup tools lock lock-upgrade clean
 
 # A new venv's bundled pip is replaced first by the hash-checked pip of
 # requirements.txt (the bundled one of Python 3.11 mishandles extras under
@@ -47,6 +47,12 @@ $(TOOLS)/.installed: requirements-tools.txt requirements.txt
 
 run: setup
 	$(VENV)/bin/python run.py $(ARGS)
+
+# The whole loop on staging's services: every URL from the environment
+# (README "Staging on real services"); a missing one fails in one line that
+# names it. With RUNWAY_ZENML_STORE_URL, run.py starts and stops the ZenML server.
+staging: setup
+	$(VENV)/bin/python run.py --env staging $(ARGS)
 
 # Each linter runs even when the one before it failed; the target fails if any did.
 LINT = status=0; \
