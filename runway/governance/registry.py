@@ -314,7 +314,7 @@ def await_approval(settings: Settings, model: str, version_name: str, *, reason:
 def log_version_metadata(model: str, version_name: str, metadata: dict) -> None:
     from zenml import log_metadata
 
-    log_metadata(metadata, model_name=model, model_version=version_name)
+    log_metadata(metadata=metadata, model_name=model, model_version=version_name)
 
 
 def version_metadata(model: str, version_name: str) -> dict[str, Any]:
