@@ -462,8 +462,9 @@ def cmd_promote_env(settings: Settings, args: argparse.Namespace) -> int:
     from runway.governance import approvals
 
     out = promote_env(settings, _spec(args.config, args.from_env, args.workspace), dst_spec, args.model, args.version, approvals.identity())
-    landed = "awaiting approval there (run.py approve --env " + out["to"] + ")" if out["awaiting_approval"] else "production there"
-    print(f"{out['model']} v{out['version']}: {out['from']} -> {out['to']}, stage {out['stage']}, {landed}")
+    tv = out["target_version"]
+    landed = f"awaiting approval there (run.py approve --env {out['to']} {out['model']} {tv} --reason ...)" if out["awaiting_approval"] else "production there"
+    print(f"{out['model']} v{out['version']} ({out['from']}) -> v{tv} ({out['to']}), stage {out['stage']}, {landed}")
     print(f"sha256 {out['artifact_sha256']} (re-verified against {out['from']}'s decision log); {out['lineage_entries']} lineage entries carried")
     return 0
 

@@ -17,7 +17,9 @@ environment's registry and decision log into the target's.
    *source's authenticated decision log*, never from the manifest beside the
    bytes; a bundle whose bytes do not match (a flipped byte in transit) is
    refused before anything is written. The version is created in the
-   target's registry under the same version name, the bytes registered as
+   target's registry as ``<source env>-<version>`` (e.g. ``staging-3``: ZenML
+   refuses custom numeric names, and the name says where it came from; a
+   second promotion of the same version is refused), the bytes registered as
    its ``model`` artifact, read back and hashed again, the source metadata
    copied, and the target's log gets an ``import`` entry carrying the
    source's signed entries.
@@ -143,6 +145,10 @@ def verify_bundle(bundle: Path, expected_sha: str, source_env: str) -> bytes:
     return blob
 
 
+def target_version_name(source_env: str, version: str) -> str:
+    return f"{source_env}-{version}"
+
+
 def _existing_target_version(model: str, version: str, sha: str, env: str) -> None:
     """Refuse a version name the target already holds; clear an unfinished import's leftover."""
     from uuid import UUID
@@ -203,15 +209,16 @@ def import_version(src: Settings, dst: Settings, bundle: Path, promoted_by: str)
     blob = verify_bundle(bundle, sha, src.environment.name)
     carried = lineage(src, model, version)
     registry.decision_log(dst).verified_entries()  # a target log that does not verify refuses before anything is written
-    _existing_target_version(model, version, sha, dst.environment.name)
+    tv = target_version_name(src.environment.name, version)
+    _existing_target_version(model, tv, sha, dst.environment.name)
 
     origin = f"carried from '{src.environment.name}' v{version}" + (f" (approved there by {release['approved_by']})" if release.get("approved_by") else "")
-    landed_sha = _register_bytes(model, version, blob, origin)
+    landed_sha = _register_bytes(model, tv, blob, origin)
     if landed_sha != sha:
         raise PromotionError(f"the artifact registered in '{dst.environment.name}' hashes to {landed_sha[:12]}, not {sha[:12]}; its stage was not set")
     meta = {k: v for k, v in manifest.get("metadata", {}).items() if k != "approval"}
     promoted_from = {"env": src.environment.name, "version": version, "approved_by": release.get("approved_by"), "released_at": release.get("time")}
-    registry.log_version_metadata(model, version, {**meta, registry.SHA_KEY: sha, "promoted_from": promoted_from})
+    registry.log_version_metadata(model, tv, {**meta, registry.SHA_KEY: sha, "promoted_from": promoted_from})
     common = {
         "artifact_sha256": sha,
         "source_env": src.environment.name,
@@ -224,7 +231,7 @@ def import_version(src: Settings, dst: Settings, bundle: Path, promoted_by: str)
     imported = registry.decision_log(dst).append(
         {
             "model": model,
-            "version": version,
+            "version": tv,
             "action": IMPORT_ACTION,
             "reason": origin,
             "git_commit": git_commit(),
@@ -234,14 +241,15 @@ def import_version(src: Settings, dst: Settings, bundle: Path, promoted_by: str)
         }
     )
     if approvals.requires_approval(dst):
-        record = registry.await_approval(dst, model, version, reason=origin, sha=sha, extra=common)
+        record = registry.await_approval(dst, model, tv, reason=origin, sha=sha, extra=common)
         stage = "staging"
     else:
-        record = registry.set_production(dst, model, version, action="promote", reason=origin, extra=common)
+        record = registry.set_production(dst, model, tv, action="promote", reason=origin, extra=common)
         stage = "production"
     return {
         "model": model,
         "version": version,
+        "target_version": tv,
         "from": src.environment.name,
         "to": dst.environment.name,
         "stage": stage,
