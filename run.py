@@ -453,11 +453,12 @@ def _spec(use_case: str, env: str, workspace: str | None) -> dict:
 
 def cmd_promote_env(settings: Settings, args: argparse.Namespace) -> int:
     from runway.governance.decision_log import log_key
-    from runway.governance.promote_env import promote_env, settings_from_spec
+    from runway.governance.promote_env import check_distinct, promote_env, settings_from_spec
 
     dst_spec = _spec(args.config, args.to_env, args.to_workspace)
     dst = settings_from_spec(dst_spec)
     log_key(dst.environment.name, dst.workspace)  # the target's key too, before anything moves
+    check_distinct(settings, dst)
     _boot(settings)
     from runway.governance import approvals
 
