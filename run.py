@@ -131,6 +131,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     f.add_argument("--weeks", "--batches", dest="weeks", type=_positive_int, help="with all: live batches to simulate and run (default: the simulator's)")
 
+    for verb, what in (("approve", "make a version awaiting approval production"), ("reject", "archive a version awaiting approval")):
+        ap = sub.add_parser(
+            verb,
+            parents=[common],
+            help=f"{what} (environments with approval.required; identity: $RUNWAY_USER, else the ZenML user; must be in approval.approvers)",
+        )
+        ap.add_argument("model", metavar="MODEL", help="model name (e.g. the use case's model.name)")
+        ap.add_argument("version", metavar="VERSION", help="model version name, e.g. 3 (see `registry list`)")
+        ap.add_argument("--reason", required=True, help="why; recorded in the signed decision log with who and when")
+
+    pe = sub.add_parser(
+        "promote-env",
+        parents=[common],
+        help="carry a version's exact artifact and lineage to another environment (e.g. --from staging --to prod), no retraining",
+    )
+    pe.add_argument("model", metavar="MODEL", help="model name")
+    pe.add_argument("version", metavar="VERSION", help="model version name in the source environment (kept in the target)")
+    pe.add_argument("--from", dest="from_env", required=True, metavar="ENV", help="source environment (its --workspace is --workspace)")
+    pe.add_argument("--to", dest="to_env", required=True, metavar="ENV", help="target environment")
+    pe.add_argument("--to-workspace", help="override the target environment's workspace folder")
+
     r = sub.add_parser("registry", parents=[common], help="list model versions or check the one-production invariant")
     r.add_argument("action", choices=["list", "check"], help="list: versions and stages; check: exactly one production")
     r.add_argument("--repair", action="store_true", help="with check: archive duplicate production versions")
@@ -411,6 +432,49 @@ def cmd_registry(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_approve(settings: Settings, args: argparse.Namespace) -> int:
+    _boot(settings)
+    from runway.governance import approvals
+
+    if args.command == "approve":
+        rec = approvals.approve(settings, args.model, args.version, args.reason)
+        was = rec["previous_production"] or "none"
+        print(f"{args.model} v{rec['version']}: approved by {rec['approved_by']}, now production (was {was}); sha256 {rec['artifact_sha256']}")
+    else:
+        rec = approvals.reject(settings, args.model, args.version, args.reason)
+        print(f"{args.model} v{rec['version']}: rejected by {rec['rejected_by']}, archived")
+    return 0
+
+
+def _spec(use_case: str, env: str, workspace: str | None) -> dict:
+    """How the other process loads an environment's settings (paths made absolute)."""
+
+    def absolute(name: str) -> str:
+        return str(Path(name).resolve()) if name.endswith((".yaml", ".yml")) else name
+
+    overrides = {"environment": {"workspace": str(Path(workspace).resolve())}} if workspace else None
+    return {"use_case": absolute(use_case), "env": absolute(env), "overrides": overrides}
+
+
+def cmd_promote_env(settings: Settings, args: argparse.Namespace) -> int:
+    from runway.governance.decision_log import log_key
+    from runway.governance.promote_env import check_distinct, promote_env, settings_from_spec
+
+    dst_spec = _spec(args.config, args.to_env, args.to_workspace)
+    dst = settings_from_spec(dst_spec)
+    log_key(dst.environment.name, dst.workspace)  # the target's key too, before anything moves
+    check_distinct(settings, dst)
+    _boot(settings)
+    from runway.governance import approvals
+
+    out = promote_env(settings, _spec(args.config, args.from_env, args.workspace), dst_spec, args.model, args.version, approvals.identity())
+    tv = out["target_version"]
+    landed = f"awaiting approval there (run.py approve --env {out['to']} {out['model']} {tv} --reason ...)" if out["awaiting_approval"] else "production there"
+    print(f"{out['model']} v{out['version']} ({out['from']}) -> v{tv} ({out['to']}), stage {out['stage']}, {landed}")
+    print(f"sha256 {out['artifact_sha256']} (re-verified against {out['from']}'s decision log); {out['lineage_entries']} lineage entries carried")
+    return 0
+
+
 EXIT_PARTIAL = 3
 
 
@@ -504,6 +568,8 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["all", *argv]  # bare `run.py [--scenario X]` is the `all` command
     args = parser.parse_args(argv)
     command = args.command
+    if command == "promote-env":
+        args.env = args.from_env  # the source environment is the one this process runs in
     try:
         settings = _settings(args)
         from runway.governance.decision_log import log_key
@@ -541,6 +607,7 @@ def main(argv: list[str] | None = None) -> int:
             _print_training_summary(settings, cmd_train(settings, args))
             return 0
         handlers = {"all": cmd_all, "infer": cmd_infer, "monitor": cmd_monitor, "rollback": cmd_rollback, "serve": cmd_serve, "fleet": cmd_fleet}
+        handlers |= {"approve": cmd_approve, "reject": cmd_approve, "promote-env": cmd_promote_env}
         if command in handlers:
             return handlers[command](settings, args)
     except Exception as exc:

@@ -18,6 +18,8 @@ _SELF_EXPLAINING = (
     "DecisionStoreError",
     "StoreError",
     "UnreadableBatch",
+    "ApprovalError",
+    "PromotionError",
 )
 
 

@@ -9,6 +9,7 @@ from zenml.enums import ModelStages
 from zenml.logger import get_logger
 
 import runway.evaluation.gate as promotion_lib
+import runway.governance.approvals as approvals_lib
 import runway.governance.registry as registry_lib
 from runway.config import Settings
 from runway.evaluation.report import report_from_dict
@@ -45,7 +46,12 @@ def promote_model(settings: Settings, evaluation: dict) -> Annotated[dict, "prom
         "metrics": {"candidate": evaluation["candidate"], "baseline": evaluation["baseline"], "production": evaluation.get("production")},
         "checks": decision.to_dict()["checks"],
     }
-    if decision.promote:
+    extra["triggered_by"] = approvals_lib.identity()  # four-eyes: who may not approve this version
+    if decision.promote and approvals_lib.requires_approval(settings):
+        # The environment wants a human sign-off: staging, awaiting `run.py approve`.
+        record = registry_lib.await_approval(settings, model_name, version_name, reason=decision.reason, sha=sha, extra=extra)
+        stage = ModelStages.STAGING.value
+    elif decision.promote:
         record = registry_lib.set_production(settings, model_name, version_name, action="promote", reason=decision.reason, extra=extra)
         stage = ModelStages.PRODUCTION.value
     else:
@@ -56,4 +62,5 @@ def promote_model(settings: Settings, evaluation: dict) -> Annotated[dict, "prom
         registry_lib.set_candidate_stage(settings, model_name, version_name, stage)
         record = registry_lib.record_rejection(settings, model_name, version_name, decision.reason, extra, sha)
     logger.info("model %s v%s -> %s: %s", model_name, version_name, stage, decision.reason)
-    return {"model": model_name, "version": version_name, "stage": stage, **decision.to_dict(), "artifact_sha256": sha, "logged_at": record["time"]}
+    awaiting = {"awaiting_approval": record.get("action") == approvals_lib.AWAIT_APPROVAL}
+    return {"model": model_name, "version": version_name, "stage": stage, **decision.to_dict(), **awaiting, "artifact_sha256": sha, "logged_at": record["time"]}

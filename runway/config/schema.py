@@ -578,6 +578,30 @@ class StackConfig(_Strict):
     required_secrets: list[str] = Field(default_factory=lambda: ["runway-object-store"])
 
 
+class ApprovalConfig(_Strict):
+    """A human sign-off between the gate's pass and production (per environment).
+
+    With ``required``, a candidate that passes the gate waits in stage staging
+    ("awaiting approval") until one of ``approvers`` runs ``run.py approve``;
+    with ``four_eyes``, not the identity that triggered its training.
+    """
+
+    required: bool = False
+    # Identities allowed to approve or reject ($RUNWAY_USER, else the ZenML user name);
+    # a list, or one comma-separated string (e.g. from ${RUNWAY_APPROVERS}).
+    approvers: list[str] = Field(default_factory=list)
+    four_eyes: bool = True
+
+    @field_validator("approvers", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        if v is None:
+            return []
+        if isinstance(v, str):
+            return [s.strip() for s in v.split(",") if s.strip()]
+        return v
+
+
 class EnvironmentConfig(_Strict):
     name: str
     workspace: str = ".runway"
@@ -590,6 +614,7 @@ class EnvironmentConfig(_Strict):
     decision_log: DecisionLogConfig = DecisionLogConfig()
     stack: StackConfig = StackConfig()
     predictions_sink: str | None = None  # SQLAlchemy URL; None writes parquet
+    approval: ApprovalConfig = ApprovalConfig()
     # Relative paths (feast.registry, source.location, zenml.config_dir) must
     # stay inside the workspace; absolute ones elsewhere only with this set.
     allow_external_paths: bool = False

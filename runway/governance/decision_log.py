@@ -18,7 +18,9 @@ What the head cannot catch: someone who saved an older copy of both the log
 and its head and puts both back (a replay). Only an anchor outside the
 workspace would; see the README's "Reliability and security".
 
-The key comes from ``RUNWAY_DECISION_LOG_KEY``. For the ``local``
+The key comes from ``RUNWAY_DECISION_LOG_KEY_<ENV>`` (e.g. ``..._PROD``;
+for a command that opens two environments' logs) or else
+``RUNWAY_DECISION_LOG_KEY``. For the ``local``
 environment only, when the variable is unset, a random key is created once
 (mode 0600) under ``$XDG_CONFIG_HOME/runway`` (default ``~/.config/runway``),
 one file per workspace, outside the workspace: a laptop convenience. Every
@@ -42,6 +44,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import subprocess
 from collections.abc import Callable, Iterator
@@ -127,16 +130,25 @@ def _local_key(workspace: Path) -> bytes:
     return key.encode()
 
 
+def env_key_var(environment: str) -> str:
+    """The per-environment key variable, ``RUNWAY_DECISION_LOG_KEY_<ENV>`` (for
+    commands that open two environments' logs, e.g. ``promote-env``)."""
+    return f"{KEY_ENV}_{re.sub(r'[^A-Za-z0-9]', '_', environment).upper()}"
+
+
 def log_key(environment: str, workspace: Path) -> bytes:
-    """The decision-log key: ``$RUNWAY_DECISION_LOG_KEY``, or (local only) the key file."""
-    value = os.environ.get(KEY_ENV)
+    """The decision-log key: ``$RUNWAY_DECISION_LOG_KEY_<ENV>``, else
+    ``$RUNWAY_DECISION_LOG_KEY``, else (local only) the key file."""
+    var = env_key_var(environment) if os.environ.get(env_key_var(environment)) else KEY_ENV
+    value = os.environ.get(var)
     if value:
         if len(value) < MIN_KEY_CHARS:
-            raise ConfigError(f"{KEY_ENV} must be at least {MIN_KEY_CHARS} characters (e.g. `openssl rand -hex 32`)")
+            raise ConfigError(f"{var} must be at least {MIN_KEY_CHARS} characters (e.g. `openssl rand -hex 32`)")
         return value.encode()
     if environment != "local":
         raise ConfigError(
-            f"environment '{environment}' needs {KEY_ENV} (the decision log's HMAC key, e.g. `openssl rand -hex 32`, from a secret); it is not set"
+            f"environment '{environment}' needs {env_key_var(environment)} or {KEY_ENV} "
+            "(the decision log's HMAC key, e.g. `openssl rand -hex 32`, from a secret); it is not set"
         )
     return _local_key(workspace)
 
@@ -387,7 +399,7 @@ class DecisionLog:
     def last_training_time(self, model: str) -> datetime | None:
         """When a training run last reached the gate (promoted or rejected)."""
         for rec in reversed(self.entries()):
-            if rec.get("model") == model and rec.get("action") in ("promote", "reject"):
+            if rec.get("model") == model and rec.get("action") in ("promote", "reject", "await_approval"):
                 return datetime.fromisoformat(rec["time"])
         return None
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from zenml.enums import ModelStages
 from zenml.io import fileio
 
 from runway.config import Settings
+from runway.governance.approvals import AWAIT_APPROVAL
 from runway.governance.decision_log import DecisionLog, git_commit, open_log
 from runway.governance.locks import promotion_lock
 from runway.modeling.artifact import ArtifactIntegrityError, ModelArtifact, deserialize_verified, sha256_bytes
@@ -147,8 +149,20 @@ def _write_intent(settings: Settings, model: str, intent: dict) -> Path:
     return path
 
 
-def set_production(settings: Settings, model: str, version_name: str, *, action: str, reason: str, extra: dict | None = None) -> dict:
+def set_production(
+    settings: Settings,
+    model: str,
+    version_name: str,
+    *,
+    action: str,
+    reason: str,
+    extra: dict | None = None,
+    check: Callable[[], None] | None = None,
+) -> dict:
     """Make ``version_name`` the one production version, under the lock, and log it.
+
+    ``check`` runs under the lock before anything changes (an approval's
+    preconditions), so nothing can change them between the check and the stage.
 
     Crash-consistent: an intent record is written (fsync'd) before the stage
     changes and removed after the decision is logged, so a process killed in
@@ -158,6 +172,8 @@ def set_production(settings: Settings, model: str, version_name: str, *, action:
     with promotion_lock(settings.environment.lock, settings.workspace, model):
         _recover_locked(settings, model)
         enforce_single_production(settings, model)
+        if check is not None:
+            check()
         before = production(model)
         target = version(model, version_name)
         if not target.artifact_sha256:
@@ -262,6 +278,49 @@ def set_candidate_stage(settings: Settings, model: str, version_name: str, stage
         raise ValueError(f"a candidate can only be parked in staging or archived, not {stage!r}; use set_production")
     with promotion_lock(settings.environment.lock, settings.workspace, model):
         Client().update_model_version(model, UUID(version(model, version_name).id), stage=stage, force=True)
+
+
+def park_and_log(settings: Settings, model: str, version_name: str, stage: str, entry: dict, check: Callable[[], None] | None = None) -> dict:
+    """``set_candidate_stage`` and a decision-log entry under one lock hold;
+    ``check`` runs first (an approval's preconditions)."""
+    if stage not in (ModelStages.STAGING.value, ModelStages.ARCHIVED.value):
+        raise ValueError(f"a candidate can only be parked in staging or archived, not {stage!r}; use set_production")
+    with promotion_lock(settings.environment.lock, settings.workspace, model):
+        if check is not None:
+            check()
+        Client().update_model_version(model, UUID(version(model, version_name).id), stage=stage, force=True)
+        return decision_log(settings).append(entry)
+
+
+def await_approval(settings: Settings, model: str, version_name: str, *, reason: str, sha: str, extra: dict | None = None) -> dict:
+    """The gate passed but the environment requires a human approval: stage
+    staging, "awaiting approval" in the signed log and in the version's
+    metadata; production is not touched (``run.py approve`` sets it)."""
+    entry = {
+        "model": model,
+        "version": version_name,
+        "action": AWAIT_APPROVAL,
+        "reason": f"awaiting approval: {reason}",
+        "artifact_sha256": sha,
+        "git_commit": git_commit(),
+        "env": settings.environment.name,
+        **(extra or {}),
+    }
+    record = park_and_log(settings, model, version_name, ModelStages.STAGING.value, entry)
+    log_version_metadata(model, version_name, {"approval": {"status": "awaiting", "since": record["time"], "env": settings.environment.name}})
+    return record
+
+
+def log_version_metadata(model: str, version_name: str, metadata: dict) -> None:
+    from zenml import log_metadata
+
+    log_metadata(metadata=metadata, model_name=model, model_version=version_name)
+
+
+def version_metadata(model: str, version_name: str) -> dict[str, Any]:
+    """The version's run metadata as plain JSON values (latest value per key)."""
+    mv = Client().get_model_version(model, version_name)
+    return json.loads(json.dumps(dict(mv.run_metadata), default=str))
 
 
 def record_rejection(settings: Settings, model: str, version_name: str, reason: str, extra: dict | None = None, sha: str | None = None) -> dict:
