@@ -131,6 +131,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     f.add_argument("--weeks", "--batches", dest="weeks", type=_positive_int, help="with all: live batches to simulate and run (default: the simulator's)")
 
+    ln = sub.add_parser(
+        "lineage", parents=[common], help="a model version's lineage (data, features, code, config, evaluation, gate, approvals) from the verified decision log"
+    )
+    ln.add_argument("model", help="model name, as `decisions` lists it")
+    ln.add_argument("version", help="version number, e.g. 3")
+    ln.add_argument("--json", action="store_true", help="the lineage document as JSON")
+    ln.add_argument("--card", action="store_true", help="also (re)write the HTML model card under <workspace>/<use_case>/reports/")
+
     r = sub.add_parser("registry", parents=[common], help="list model versions or check the one-production invariant")
     r.add_argument("action", choices=["list", "check"], help="list: versions and stages; check: exactly one production")
     r.add_argument("--repair", action="store_true", help="with check: archive duplicate production versions")
@@ -384,6 +392,19 @@ def cmd_decisions(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lineage(settings: Settings, args: argparse.Namespace) -> int:
+    from runway.governance import lineage, model_card
+    from runway.governance.decision_log import open_log
+
+    version = args.version.removeprefix("v")
+    doc = lineage.version_lineage(open_log(settings).verified_entries(), args.model, version)
+    print(json.dumps(doc, indent=2, sort_keys=True) if args.json else lineage.format_text(doc))
+    if args.card:
+        _, path = model_card.write(settings, doc)
+        print(f"model card    {path}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
 def cmd_registry(settings: Settings, args: argparse.Namespace) -> int:
     _boot(settings)
     from runway.governance import registry
@@ -532,6 +553,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_decisions(settings, args)
         if command == "registry":
             return cmd_registry(settings, args)
+        if command == "lineage":
+            return cmd_lineage(settings, args)
         if command == "train":
             _print_training_summary(settings, cmd_train(settings, args))
             return 0

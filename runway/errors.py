@@ -17,6 +17,8 @@ _SELF_EXPLAINING = (
     "DecisionLogError",
     "StoreError",
     "UnreadableBatch",
+    "LineageError",
+    "ReproductionError",
 )
 
 
