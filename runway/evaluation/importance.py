@@ -64,11 +64,8 @@ def permutation_importance(
         return -m.loss(m.value(np.asarray(yy, float), fitted.model.predict(xx), fitted.model.threshold))
 
     result = sk_permutation_importance(_Fitted(model), x, y, scoring=score, n_repeats=repeats, random_state=seed, n_jobs=1)
-    rows = [
-        {"feature": f, "importance": float(mean), "std": float(std)}
-        for f, mean, std in zip(model.features, result.importances_mean, result.importances_std, strict=True)
-    ]
-    rows.sort(key=lambda r: (-r["importance"], r["feature"]))
+    ranked = sorted(zip(model.features, result.importances_mean, result.importances_std, strict=True), key=lambda r: (-float(r[1]), r[0]))
+    rows = [{"feature": f, "importance": float(mean), "std": float(std)} for f, mean, std in ranked]
     return {
         "metric": metric,
         "rows": len(sample),

@@ -242,7 +242,13 @@ def build(
             "holdout": list(holdout),
             "holdout_rows": evaluation.get("rows"),
         },
-        "estimator": {"name": settings.model.estimator, "params": dict(settings.model.params), "random_state": settings.model.random_state},
+        # params as ordered pairs: the log stores objects with sorted keys, and
+        # the order is part of the artifact's bytes (its metadata keeps the dict).
+        "estimator": {
+            "name": settings.model.estimator,
+            "params": [[k, v] for k, v in settings.model.params.items()],
+            "random_state": settings.model.random_state,
+        },
         "evaluation": {
             k: evaluation.get(k)
             for k in ("primary_metric", "direction", "baseline_label", "gain_vs_baseline", "gain_vs_production", "production_version", "slice_by", "slices")

@@ -243,7 +243,7 @@ def render(doc: dict) -> str:
             ("config sha256", doc["config"]["sha256"]),
             ("previous production", str(d.get("previous_production") or "–")),
             ("pipeline run", str((doc.get("run") or {}).get("name") or "–")),
-            ("estimator", f"{spec.get('name', '')} {json.dumps(spec.get('params', {}), sort_keys=True)} random_state {spec.get('random_state')}"),
+            ("estimator", f"{spec.get('name', '')} {json.dumps(dict(spec.get('params') or []))} random_state {spec.get('random_state')}"),
         ]
     )
     config = json.dumps(doc["config"]["resolved"], indent=2, sort_keys=True)

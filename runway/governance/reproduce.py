@@ -46,6 +46,10 @@ def settings_from_lineage(doc: dict, where: Settings) -> Settings:
 
     resolved = dict(verify_config(doc))
     resolved["environment"] = where.environment.model_dump(mode="json")
+    # The logged config has sorted keys; the params' own order is in the artifact's bytes.
+    pairs = (doc.get("estimator") or {}).get("params") or []
+    if pairs and dict(pairs) == resolved["model"]["params"]:
+        resolved["model"] = {**resolved["model"], "params": dict(pairs)}
     return Settings.model_validate(resolved)
 
 
