@@ -138,3 +138,15 @@ def test_a_version_is_reproduced_from_the_log_alone(churn_trained, tmp_path: Pat
     victim.write_bytes(bytes(data))
     with pytest.raises(ReproductionError, match=r"does not match the logged fingerprint .* refusing to reproduce"):
         reproduce(doc, where)
+
+
+def test_regression_lineage_and_card(trained):
+    """retail_demand (regression): importance in WAPE, no classification section."""
+    settings, _result = trained
+    doc = lineage_lib.version_lineage(open_log(settings).verified_entries(), settings.model.name, "1")
+    assert doc["task"] == "regression" and doc["classification"] is None
+    assert doc["importance"]["metric"] == "wape" and {f["feature"] for f in doc["importance"]["features"]} == set(doc["features"]["model_features"])
+    assert doc["data"]["fingerprint_verified"] and doc["data"]["as_of"] is None
+    html = settings.use_case_path("reports", f"model_card_{settings.model.name}_v1.html").read_text()
+    assert "Permutation feature importance" in html and "Threshold and calibration" not in html
+    assert html.count("data:image/png;base64,") == 1
