@@ -151,6 +151,13 @@ def _parser() -> argparse.ArgumentParser:
     pe.add_argument("--from", dest="from_env", required=True, metavar="ENV", help="source environment (its --workspace is --workspace)")
     pe.add_argument("--to", dest="to_env", required=True, metavar="ENV", help="target environment")
     pe.add_argument("--to-workspace", help="override the target environment's workspace folder")
+    ln = sub.add_parser(
+        "lineage", parents=[common], help="a model version's lineage (data, features, code, config, evaluation, gate, approvals) from the verified decision log"
+    )
+    ln.add_argument("model", help="model name, as `decisions` lists it")
+    ln.add_argument("version", help="version number, e.g. 3")
+    ln.add_argument("--json", action="store_true", help="the lineage document as JSON")
+    ln.add_argument("--card", action="store_true", help="also (re)write the HTML model card under <workspace>/<use_case>/reports/")
 
     r = sub.add_parser("registry", parents=[common], help="list model versions or check the one-production invariant")
     r.add_argument("action", choices=["list", "check"], help="list: versions and stages; check: exactly one production")
@@ -410,6 +417,19 @@ def cmd_decisions(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lineage(settings: Settings, args: argparse.Namespace) -> int:
+    from runway.governance import lineage, model_card
+    from runway.governance.decision_log import open_log
+
+    version = args.version.removeprefix("v")
+    doc = lineage.version_lineage(open_log(settings).verified_entries(), args.model, version)
+    print(json.dumps(doc, indent=2, sort_keys=True) if args.json else lineage.format_text(doc))
+    if args.card:
+        _, path = model_card.write(settings, doc)
+        print(f"model card    {path}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
 def cmd_registry(settings: Settings, args: argparse.Namespace) -> int:
     _boot(settings)
     from runway.governance import registry
@@ -603,6 +623,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_decisions(settings, args)
         if command == "registry":
             return cmd_registry(settings, args)
+        if command == "lineage":
+            return cmd_lineage(settings, args)
         if command == "train":
             _print_training_summary(settings, cmd_train(settings, args))
             return 0

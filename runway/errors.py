@@ -20,6 +20,8 @@ _SELF_EXPLAINING = (
     "UnreadableBatch",
     "ApprovalError",
     "PromotionError",
+    "LineageError",
+    "ReproductionError",
 )
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 from zenml import log_metadata, step
 from zenml.logger import get_logger
 
+import runway.evaluation.importance as importance_lib
 import runway.evaluation.report as evaluation_lib
 import runway.governance.registry as registry_lib
 from runway.config import Settings
@@ -32,6 +33,16 @@ def evaluate_model(settings: Settings, model: ModelArtifact, holdout_frame: pd.D
     report = evaluation_lib.evaluate_candidate(settings, model, holdout_frame, history, production=prod_model, production_version=prod_version)
     out = report.to_dict() | {"production_error": prod_error}
     m = settings.evaluation.primary_metric
+    # For the lineage and the model card: what the report does not hold.
+    ev = settings.evaluation
+    out["importance"] = importance_lib.permutation_importance(model, holdout_frame, m, max_rows=ev.importance_rows, repeats=ev.importance_repeats, seed=ev.seed)
+    out["training"] = {
+        "start": model.train_start,
+        "end": model.train_end,
+        "rows": model.trained_rows,
+        "features": list(model.features),
+        "threshold_detail": model.metadata.get("threshold_detail"),
+    }
     log_metadata(
         {
             f"candidate_{m}": report.candidate.get(m),

@@ -10,6 +10,8 @@ from zenml.logger import get_logger
 
 import runway.evaluation.gate as promotion_lib
 import runway.governance.approvals as approvals_lib
+import runway.governance.lineage as lineage_lib
+import runway.governance.model_card as card_lib
 import runway.governance.registry as registry_lib
 from runway.config import Settings
 from runway.evaluation.report import report_from_dict
@@ -45,6 +47,7 @@ def promote_model(settings: Settings, evaluation: dict) -> Annotated[dict, "prom
     extra = {
         "metrics": {"candidate": evaluation["candidate"], "baseline": evaluation["baseline"], "production": evaluation.get("production")},
         "checks": decision.to_dict()["checks"],
+        lineage_lib.LINEAGE_KEY: _lineage(settings, evaluation),
     }
     extra["triggered_by"] = approvals_lib.identity()  # four-eyes: who may not approve this version
     if decision.promote and approvals_lib.requires_approval(settings):
@@ -62,5 +65,42 @@ def promote_model(settings: Settings, evaluation: dict) -> Annotated[dict, "prom
         registry_lib.set_candidate_stage(settings, model_name, version_name, stage)
         record = registry_lib.record_rejection(settings, model_name, version_name, decision.reason, extra, sha)
     logger.info("model %s v%s -> %s: %s", model_name, version_name, stage, decision.reason)
+    _model_card(settings, record)
     awaiting = {"awaiting_approval": record.get("action") == approvals_lib.AWAIT_APPROVAL}
     return {"model": model_name, "version": version_name, "stage": stage, **decision.to_dict(), **awaiting, "artifact_sha256": sha, "logged_at": record["time"]}
+
+
+def _lineage(settings: Settings, evaluation: dict) -> dict:
+    """The run's lineage (stored in its decision entry): this run's parameters
+    and feature-table hash from ZenML, everything else from the library."""
+    run = get_step_context().pipeline_run
+    params = run.config.parameters or {}
+    sync = run.steps.get("sync_feature_store")
+    feature_version = sync.outputs["feature_version"][0].load() if sync is not None and "feature_version" in sync.outputs else None
+    data = lineage_lib.data_lineage(settings, settings.streams.history, params.get("batches"), params.get("as_of"), params.get("fingerprint"))
+    if not data["fingerprint_verified"]:
+        logger.warning("raw %s files changed while training ran: the lineage's per-file fingerprints may not be what was ingested", data["stream"])
+    return lineage_lib.build(settings, evaluation, data=data, feature_version=feature_version, run={"id": str(run.id), "name": run.name})
+
+
+def _model_card(settings: Settings, record: dict) -> None:
+    """The version's HTML model card: a file under reports/ and a ZenML visualization.
+    The decision is already logged: a card that fails to render is reported, and
+    `python run.py lineage MODEL VERSION --card` writes it again."""
+    from zenml import save_artifact
+    from zenml.types import HTMLString
+
+    try:
+        doc = lineage_lib.version_lineage([record], record["model"], str(record["version"]))
+        html, path = card_lib.write(settings, doc)
+        save_artifact(HTMLString(html), name="model_card")
+        logger.info("model card: %s", path)
+    except Exception as exc:  # noqa: BLE001 - the decision stands; the card can be rewritten from the log
+        logger.error(
+            "model card of %s v%s not written (%s); run `python run.py lineage %s %s --card`",
+            record["model"],
+            record["version"],
+            exc,
+            record["model"],
+            record["version"],
+        )

@@ -284,6 +284,10 @@ class EvaluationConfig(_Strict):
     bootstrap_samples: int = Field(300, ge=50, le=20_000)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     seed: int = 0
+    # Permutation feature importance on the holdout (every training run):
+    # a seeded sample of at most this many rows, shuffled this many times.
+    importance_rows: int = Field(2000, ge=50, le=100_000)
+    importance_repeats: int = Field(3, ge=1, le=20)
 
 
 class PromotionConfig(_Strict):
