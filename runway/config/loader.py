@@ -52,6 +52,7 @@ SECRET_KEYS = frozenset(
         "environment.zenml.store_url",
         "environment.lock.url",
         "environment.predictions_sink",
+        "privacy.hash_key",  # the pii hash key (runway.data.privacy)
     }
 )
 
