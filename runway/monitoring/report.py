@@ -392,11 +392,13 @@ def _review_section(review: Mapping[str, Any] | None) -> str:
     for b in batches:
         n, total = queued.get(b), scored.get(b)
         share = f"{n / total:.1%}" if n is not None and total else "–"
-        rows.append(f"<tr><td>{_e(b)}</td><td>{_e('not written' if n is None else f'{n:,}')}</td><td>{_e(f'{total:,}' if total is not None else '–')}</td><td>{share}</td></tr>")
+        shown_n = "not written" if n is None else f"{n:,}"
+        shown_total = f"{total:,}" if total is not None else "–"
+        rows.append(f"<tr><td>{_e(b)}</td><td>{_e(shown_n)}</td><td>{_e(shown_total)}</td><td>{share}</td></tr>")
     total_queued = sum(v for v in queued.values() if v is not None)
     return (
         f"<h2>Human review queue ({total_queued:,} rows)</h2>"
-        '<table><tr><th>batch</th><th>queued for review</th><th>scored</th><th>share</th></tr>' + "".join(rows) + "</table>"
+        "<table><tr><th>batch</th><th>queued for review</th><th>scored</th><th>share</th></tr>" + "".join(rows) + "</table>"
     )
 
 

@@ -64,7 +64,9 @@ def attribute(model: ModelArtifact, rows: pd.DataFrame, medians: Mapping[str, fl
         j = order[:, i]
         eff = effect[r, j]
         moved = eff != 0
-        out[f"driver_{i + 1}"] = np.where(moved, np.asarray(feats, dtype=object)[j], None)
+        names = np.asarray(feats, dtype=object)[j]
+        names[~moved] = None
+        out[f"driver_{i + 1}"] = names
         out[f"driver_{i + 1}_value"] = np.where(moved, values[r, j], np.nan)
         out[f"driver_{i + 1}_effect"] = np.where(moved, eff, np.nan)
     return out
