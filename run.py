@@ -311,6 +311,9 @@ def _print_monitoring(settings: Settings, out: dict) -> None:
         shown = plugin.hook("KPI_HEADLINE") if plugin.has("KPI_HEADLINE") else [c for c, v in k.items() if isinstance(v, (int, float))][:3]
         print("KPI           " + ", ".join(f"{c} {k[c]:,.0f}" for c in shown if isinstance(k.get(c), (int, float))))
     print(f"served by     {a['served_by']}")
+    if a.get("review_queue"):
+        q = a["review_queue"]
+        print(f"review queue  {q['total']} row(s) for human review (" + ", ".join(f"{b}: {n}" for b, n in q["queued"].items()) + ")")
     shown = 5
     print(
         f"alerts        {len(d['alerts'])}"

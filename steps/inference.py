@@ -17,6 +17,7 @@ import runway.governance.registry as registry_lib
 import runway.monitoring.profiling as profiling_lib
 import runway.serving.fallback as serving_lib
 import runway.serving.predictions as predictions_lib
+import runway.serving.review as review_lib
 from runway.config import Settings
 from steps.materializers import ProfileViewMaterializer
 
@@ -43,6 +44,20 @@ def _candidates(settings: Settings, levels: list[str]) -> tuple[list[serving_lib
     ], notes
 
 
+def _remember_models(candidates: list[serving_lib.Candidate]) -> tuple[list[serving_lib.Candidate], dict]:
+    """The same candidates, keeping each model they load (the review queue explains its scores)."""
+    loaded: dict = {}
+
+    def keep(c: serving_lib.Candidate) -> serving_lib.Candidate:
+        def load():
+            loaded[str(c.version)] = model = c.load()
+            return model
+
+        return serving_lib.Candidate(c.level, c.version, load)
+
+    return [keep(c) for c in candidates], loaded
+
+
 # Not cached: what serves depends on the registry's state at run time.
 @step(enable_cache=False)
 def predict_batch(
@@ -61,6 +76,7 @@ def predict_batch(
         logger.error("feature retrieval failed, falling back to the rule baseline: %s", feature_error)
 
     candidates, notes = _candidates(settings, [lvl for lvl in settings.inference.fallback if lvl != serving_lib.RULE_LEVEL])
+    candidates, loaded = _remember_models(candidates)
     result = serving_lib.predict_with_fallback(
         len(scoring), features, candidates, lambda: baseline_lib.baseline_predictions(settings, history, scoring.reset_index(drop=True)), feature_error
     )
@@ -87,6 +103,10 @@ def predict_batch(
 
     inputs = features if features is not None else scoring.drop(columns=[target], errors="ignore")
     where = predictions_lib.write_predictions(settings, preds, inputs, batch_label)
+    review: dict = {"enabled": False}
+    if settings.inference.review_band is not None:  # human in the loop: the unsure scores
+        queue = review_lib.build_queue(settings, preds, features, loaded)
+        review = {"enabled": True, "rows": len(queue), "written_to": str(review_lib.write_queue(settings, queue, batch_label))}
     summary = {
         "batch": batch_label,
         "rows": len(preds),
@@ -95,6 +115,7 @@ def predict_batch(
         "unknown_entities": len(unknown),
         "shadow": shadow,
         "written_to": where,
+        "review_queue": review,
     }
     log_metadata({k: v for k, v in summary.items() if k != "reasons"} | {"fallback_reasons": "; ".join(summary["reasons"]) or "none"})
     return preds, inputs.reset_index(drop=True), summary

@@ -9,6 +9,7 @@ from zenml import log_metadata, step
 from zenml.logger import get_logger
 
 import runway.data.contract as contract_lib
+import runway.data.privacy as privacy_lib
 import runway.data.sources as sources_lib
 from runway.config import Settings
 from steps.caching import depends_on
@@ -16,7 +17,7 @@ from steps.caching import depends_on
 logger = get_logger(__name__)
 
 
-@step(cache_policy=depends_on(contract_lib, sources_lib))
+@step(cache_policy=depends_on(contract_lib, sources_lib, privacy_lib))
 def ingest_batch(
     settings: Settings,
     stream: str,
@@ -25,7 +26,9 @@ def ingest_batch(
     as_of: str | None = None,
 ) -> Annotated[pd.DataFrame, "raw_batch"]:
     """Read ``stream`` batches and validate them; an invalid batch is
-    quarantined and the step fails with every violation listed.
+    quarantined and the step fails with every violation listed. The frame it
+    returns has its pii columns dropped or hashed (``runway.data.privacy``):
+    no raw personal value reaches this artifact or anything after it.
 
     ``fingerprint`` is the content hash of the source (computed before the
     run), so a changed batch is never served from cache. With ``as_of``, an
@@ -38,5 +41,5 @@ def ingest_batch(
     if stream == settings.streams.history and frame[settings.target].notna().sum() == 0:
         raise sources_lib.SourceError(f"{stream}: no labels ({settings.target}) recorded by {as_of} in {batch.label}")
     log_metadata({"rows": len(frame), "as_of": as_of or "", "files": len(batch.files), "fingerprint": batch.fingerprint, "contract": "ok"})
-    logger.info("%s: contract ok for %d file(s), %d rows", batch.label, len(batch.parts), len(frame))
+    logger.info("%s: contract ok for %d file(s), %d rows", batch.label, len(batch.files) or 1, len(frame))
     return frame

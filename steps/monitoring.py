@@ -21,6 +21,7 @@ import runway.monitoring.report as report_lib
 import runway.monitoring.triggers as triggers_lib
 import runway.monitoring.window as monitoring_lib
 import runway.serving.predictions as predictions_lib
+import runway.serving.review as review_lib
 from runway.config import Settings
 from runway.data.io import atomic_write_bytes
 from runway.evaluation.metrics import metric_direction, metric_names
@@ -131,6 +132,7 @@ def assess_window(
         "threshold": reference_info.get("threshold"),
         "reference_window": reference_info.get("reference_window"),
         "profile_comparison": reference_info.get("profile_comparison", []),
+        "review_queue": _review_counts(settings, window_predictions),
     }
     if settings.model.task == "binary_classification" and a.labelled is not None:
         sample = a.labelled.sample(min(len(a.labelled), LABELLED_SAMPLE_ROWS), random_state=0)
@@ -144,6 +146,16 @@ def assess_window(
         }
     )
     return out
+
+
+def _review_counts(settings: Settings, window_predictions: pd.DataFrame) -> dict | None:
+    """Rows queued for human review per batch of the window, and rows scored (None: no review band)."""
+    batches = sorted(window_predictions["batch"].astype(str).unique()) if "batch" in window_predictions.columns else []
+    queued = review_lib.queued_counts(settings, batches)
+    if queued is None:
+        return None
+    scored = window_predictions["batch"].astype(str).value_counts().to_dict() if batches else {}
+    return {"queued": queued, "scored": {b: int(scored.get(b, 0)) for b in batches}, "total": int(sum(queued.values()))}
 
 
 @step(enable_cache=False)
@@ -258,6 +270,7 @@ def render_monitoring_report(
         y_true=scores.get("y_true"),
         score=scores.get("score"),
         threshold=assessment.get("threshold"),
+        review_queue=assessment.get("review_queue"),
         title=f"Runway monitoring report: {settings.use_case}",
     )
     path = report_lib.write_report(html, settings.use_case_path("reports", f"monitoring-{assessment['window']}.html"))

@@ -48,6 +48,9 @@ def check_references(s: Settings) -> None:
         _fail("evaluation.slice_by", f"'{s.evaluation.slice_by}' is not a column of the contract")
     _check_metrics(s)
     _check_estimator_params(s)
+    _check_privacy(s)
+    if s.inference.review_band is not None and s.model.task != "binary_classification":
+        _fail("inference.review_band", f"a review band of scores applies to binary_classification only (model.task is '{s.model.task}')")
     if s.model.task == "binary_classification":
         if s.evaluation.baseline.kind != "prior_rate":
             _fail("evaluation.baseline.kind", f"'{s.evaluation.baseline.kind}' is a forecasting rule; binary_classification uses 'prior_rate'")
@@ -99,6 +102,46 @@ def _check_features(s: Settings, entities: dict) -> None:
                 "features.horizon_days",
                 f"{f.horizon_days} must be at least schedule.batch_days + label_delay_days ({need}) when a view is 'known: lagged': "
                 "otherwise the last days of a batch are scored with stale features",
+            )
+
+
+def pii_uses(s: Settings) -> list[tuple[str, str]]:
+    """(dotted key, column) of every place a column reaches past ingestion."""
+    uses = [("contract.keys", k) for k in s.contract.keys]
+    uses += [(f"entities.{e.name}.join_keys", k) for e in s.entities for k in e.join_keys]
+    uses += [("features.request", c) for c in s.features.request]
+    for v in s.features.views:
+        uses += [(f"features.views.{v.name}.features[{i}].column", f.column) for i, f in enumerate(v.features) if f.column]
+    if s.evaluation.slice_by:
+        uses.append(("evaluation.slice_by", s.evaluation.slice_by))
+    uses += [("monitoring.segment_by", c) for c in s.monitoring.segment_by]
+    uses += [("monitoring.categorical", c) for c in s.monitoring.categorical]
+    if s.tenants is not None:
+        uses.append(("tenants.tenant_column", s.tenants.tenant_column))
+    return uses
+
+
+def _check_privacy(s: Settings) -> None:
+    """A ``pii: true`` column is dropped at ingestion unless ``privacy.columns``
+    hashes it; one that is used anywhere must be hashed."""
+    columns, how = s.contract.columns, s.privacy.columns
+    for c, transform in how.items():
+        if c not in columns:
+            _fail(f"privacy.columns.{c}", "is not a column of the contract")
+        if not columns[c].pii:
+            _fail(f"privacy.columns.{c}", f"the column is not marked pii: true under contract.columns.{c}")
+        if transform == "hash" and columns[c].dtype not in ("string", "int"):
+            _fail(f"privacy.columns.{c}", f"hash applies to string or int columns ('{c}' is {columns[c].dtype}); use drop")
+    if columns.get(s.model.target) is not None and columns[s.model.target].pii:
+        _fail("model.target", f"the target '{s.model.target}' is marked pii: a model cannot learn a transformed label")
+    if columns[s.contract.timestamp].pii:
+        _fail("contract.timestamp", f"'{s.contract.timestamp}' is marked pii: the timestamp orders every batch and cannot be dropped or hashed")
+    for key, c in pii_uses(s):
+        if c in columns and columns[c].pii and how.get(c, "drop") != "hash":
+            _fail(
+                key,
+                f"'{c}' is marked pii and would be {'dropped' if c not in how else 'dropped (privacy.columns)'} at ingestion; "
+                f"set privacy.columns.{c}: hash (a keyed hash, privacy.hash_key) or stop using it here",
             )
 
 

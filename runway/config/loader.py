@@ -53,6 +53,7 @@ SECRET_KEYS = frozenset(
         "environment.lock.url",
         "environment.decision_log.url",
         "environment.predictions_sink",
+        "privacy.hash_key",  # the pii hash key (runway.data.privacy)
     }
 )
 

@@ -80,6 +80,9 @@ class ColumnContract(_Strict):
     max: float | None = None
     allowed: list[str] | None = None
     max_missing_fraction: float | None = Field(None, ge=0, le=1)
+    # Personal data: never stored, profiled, reported or logged as delivered;
+    # ingestion drops it, or hashes it when ``privacy.columns`` says so.
+    pii: bool = False
 
     @model_validator(mode="after")
     def _bounds(self) -> ColumnContract:
@@ -87,6 +90,8 @@ class ColumnContract(_Strict):
             raise ValueError(f"min ({self.min}) is above max ({self.max}): no value could pass")
         if self.allowed is not None and not self.allowed:
             raise ValueError("allowed is empty: no value could pass")
+        if self.pii and self.allowed is not None:
+            raise ValueError("a pii column cannot list allowed values: the list would put personal data in the config")
         return self
 
 
@@ -116,6 +121,42 @@ class ContractConfig(_Strict):
                 raise ValueError(f"'{name}' is used as key/timestamp/outlier column but is not declared under columns")
         if self.timestamp not in self.keys:
             raise ValueError(f"the timestamp '{self.timestamp}' must be one of the keys {self.keys}")
+        return self
+
+
+# ------------------------------------------------------------------ privacy --
+
+PiiTransform = Literal["hash", "drop"]
+_ENV_REFERENCE = r"^\{env:[A-Za-z_][A-Za-z0-9_]*\}$"
+
+
+class PrivacyConfig(_Strict):
+    """How ingestion transforms the contract's ``pii: true`` columns.
+
+    ``drop`` (the default for a pii column not listed): the column is removed
+    as the batch enters the pipeline. ``hash``: replaced by a keyed hash
+    (HMAC-SHA256 with ``hash_key``; a string column becomes 32 hex
+    characters, an int column a non-negative 63-bit integer), so equal values
+    still join and group, and nobody without the key can test a guess.
+    ``hash_key`` must be an environment reference (dollar-brace VAR in the
+    YAML; no literal): it is a secret, kept as ``{env:VAR}`` and resolved at
+    use. (No dollar-brace text in this docstring: ZenML expands it.)
+    """
+
+    hash_key: str | None = Field(None, pattern=_ENV_REFERENCE)
+    columns: dict[str, PiiTransform] = Field(default_factory=dict)
+
+    @field_validator("hash_key", mode="before")
+    @classmethod
+    def _reference(cls, v: Any) -> Any:
+        if isinstance(v, str) and not re.fullmatch(_ENV_REFERENCE, v):
+            raise ValueError("must be an environment reference such as ${RUNWAY_PII_KEY} (the key is a secret), not a literal value")
+        return v
+
+    @model_validator(mode="after")
+    def _key_for_hash(self) -> PrivacyConfig:
+        if "hash" in self.columns.values() and not self.hash_key:
+            raise ValueError("privacy.columns hashes a column but privacy.hash_key is not set (e.g. hash_key: ${RUNWAY_PII_KEY})")
         return self
 
 
@@ -399,8 +440,26 @@ def _default_fallback() -> list[FallbackLevel]:
     return ["production", "last_known_good", "baseline"]
 
 
+class ReviewBandConfig(_Strict):
+    """Scores with ``low <= score <= high`` go to a human review queue
+    (``<workspace>/<use case>/review/batch=<date>.parquet``) with the
+    features that moved them most (``top_features``)."""
+
+    low: float = Field(ge=0, le=1)
+    high: float = Field(ge=0, le=1)
+    top_features: int = Field(3, ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReviewBandConfig:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+
 class InferenceConfig(_Strict):
     shadow_share: float = Field(0.0, ge=0, le=1)
+    # Classification only: the uncertainty band sent to human review.
+    review_band: ReviewBandConfig | None = None
     # "baseline" is the use case's rule (evaluation.baseline), which always answers.
     fallback: list[FallbackLevel] = Field(default_factory=_default_fallback, min_length=1)
 
@@ -637,6 +696,7 @@ class Settings(_Strict):
     schedule: ScheduleConfig = ScheduleConfig()
     streams: StreamsConfig = StreamsConfig()
     contract: ContractConfig
+    privacy: PrivacyConfig = PrivacyConfig()
     entities: list[EntityConfig] = Field(min_length=1)
     features: FeaturesConfig
     model: ModelConfig

@@ -111,10 +111,11 @@ def _column_violations(name: str, s: pd.Series, spec: ColumnContract, default_ma
             yield Violation(name, "missing_fraction", f"{nulls / n:.1%} missing, limit {limit:.1%}")
     values = s.dropna()
     if spec.dtype in ("int", "float") and len(values):
+        # A pii column's values never reach a report (nor the quarantine's).
         if spec.min is not None and (bad := int((values < spec.min).sum())):
-            yield Violation(name, "min", f"{bad} values below {spec.min} (lowest {values.min():g})")
+            yield Violation(name, "min", f"{bad} values below {spec.min}" + ("" if spec.pii else f" (lowest {values.min():g})"))
         if spec.max is not None and (bad := int((values > spec.max).sum())):
-            yield Violation(name, "max", f"{bad} values above {spec.max} (highest {values.max():g})")
+            yield Violation(name, "max", f"{bad} values above {spec.max}" + ("" if spec.pii else f" (highest {values.max():g})"))
         if not np.isfinite(values.to_numpy(dtype=float)).all():
             yield Violation(name, "finite", "infinite values present")
     if spec.allowed is not None and len(values):
@@ -200,19 +201,31 @@ def quarantine_unreadable(problems: dict[Path, str], quarantine_root: Path, stre
 
 
 def read_or_quarantine(settings, stream: str, **kwargs):
-    """``sources.read_batches``; an unreadable file is quarantined and the run stops, naming it."""
-    from runway.data import sources
+    """``sources.read_batches``; an unreadable file is quarantined and the run stops, naming it.
+    With hashed pii columns the fingerprint also covers the hash key's id."""
+    from dataclasses import replace
+
+    from runway.data import privacy, sources
 
     try:
-        return sources.read_batches(settings, stream, **kwargs)
+        batch = sources.read_batches(settings, stream, **kwargs)
     except sources.UnreadableBatch as exc:
         raise quarantine_unreadable(exc.problems, settings.use_case_path("quarantine"), stream) from None
+    # The ingest step caches on this fingerprint: a new pii hash key is new input.
+    return replace(batch, fingerprint=privacy.fingerprint_with_key(batch.fingerprint, settings))
 
 
 def admit(settings, stream: str, batches: list[str] | None = None):
     """Read ``stream`` batches and enforce the contract: the one gate every
     batch passes. An unreadable or invalid file is copied to quarantine/ with
-    a report and ContractViolation names it; the source is never changed."""
+    a report and ContractViolation names it; the source is never changed.
+
+    The admitted batch's frame has its pii columns dropped or hashed
+    (``runway.data.privacy``); its per-file raw parts are not carried on."""
+    from dataclasses import replace
+
+    from runway.data import privacy
+
     root = settings.use_case_path("quarantine")
     batch = read_or_quarantine(settings, stream, batches=batches)
     # Scoring rows have no target yet: the contract does not ask for it.
@@ -225,4 +238,4 @@ def admit(settings, stream: str, batches: list[str] | None = None):
             for src, rep in bad.items()
         }
         raise ContractViolation(bad, quarantined)
-    return batch
+    return replace(batch, frame=privacy.protect(batch.frame, settings), parts=[])

@@ -80,7 +80,8 @@ def _coerce(df: pd.DataFrame, contract: ContractConfig, path: Path) -> pd.DataFr
             parsed = pd.to_datetime(df[name], utc=True, errors="coerce")
             bad = parsed.isna() & df[name].notna()
             if bad.any():
-                raise SourceError(f"{path}: column '{name}' has {int(bad.sum())} values that are not dates (first: {df[name][bad].iloc[0]!r})")
+                first = "withheld: pii" if spec.pii else repr(df[name][bad].iloc[0])
+                raise SourceError(f"{path}: column '{name}' has {int(bad.sum())} values that are not dates (first: {first})")
             df[name] = parsed
         elif spec.dtype == "bool" and df[name].dtype == object:
             mapped = df[name].map({"true": True, "false": False, "True": True, "False": False, "1": True, "0": False})

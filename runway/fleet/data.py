@@ -17,6 +17,7 @@ import pandas as pd
 
 from runway.config import Settings
 from runway.data import contract as contract_lib
+from runway.data import privacy as privacy_lib
 from runway.data import sources
 from runway.fleet import tenants as tenants_lib
 
@@ -112,7 +113,7 @@ def read_fleet(
                 reasons.append(f"{Path(src).name}: {'; '.join(str(v) for v in rep.violations[:3])} (quarantined to {where})")
             out.failed[t] = f"data contract: {' | '.join(reasons)}"
             continue
-        union = union.copy()
+        union = privacy_lib.protect(union, settings).copy()  # pii dropped or hashed past the gate
         union.insert(0, col, t)
         frames.append(union)
     out.fingerprint = _fingerprint([p for fs in out.files.values() for p in fs])

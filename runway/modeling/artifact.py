@@ -251,6 +251,8 @@ def train(frame: pd.DataFrame, features: list[str], cfg: ModelConfig, timestamp:
         raise ValueError(f"no training rows with a known '{cfg.target}'")
     x = labelled[features].astype(float)
     metadata: dict = {"estimator": cfg.estimator, "params": dict(cfg.params), "task": cfg.task}
+    # The review queue's attribution reference (runway.serving.review).
+    metadata["feature_medians"] = {f: float(v) if np.isfinite(v) else 0.0 for f, v in x.median().items()}
     threshold = None
     if cfg.task == "binary_classification":
         y = _labels(labelled[cfg.target], cfg.target)

@@ -380,6 +380,28 @@ def _classification_section(y_true: Any, score: Any, threshold: float | None) ->
 # -------------------------------------------------------------- tables ---
 
 
+def _review_section(review: Mapping[str, Any] | None) -> str:
+    """Rows queued for human review, per batch (nothing without a review band)."""
+    if not review:
+        return ""
+    queued, scored = dict(review.get("queued") or {}), dict(review.get("scored") or {})
+    batches = sorted(set(queued) | set(scored))
+    if not batches:
+        return '<h2>Human review queue</h2><p class="muted">No batch in this window.</p>'
+    rows = []
+    for b in batches:
+        n, total = queued.get(b), scored.get(b)
+        share = f"{n / total:.1%}" if n is not None and total else "–"
+        shown_n = "not written" if n is None else f"{n:,}"
+        shown_total = f"{total:,}" if total is not None else "–"
+        rows.append(f"<tr><td>{_e(b)}</td><td>{_e(shown_n)}</td><td>{_e(shown_total)}</td><td>{share}</td></tr>")
+    total_queued = sum(v for v in queued.values() if v is not None)
+    return (
+        f"<h2>Human review queue ({total_queued:,} rows)</h2>"
+        "<table><tr><th>batch</th><th>queued for review</th><th>scored</th><th>share</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
 def _drift_table(drift: DriftResult) -> str:
     head = "<tr><th>feature</th><th>kind</th><th>severity</th><th>PSI</th><th>KS D</th><th>KS p</th><th>JS</th><th>missing ref → cur</th><th>why</th></tr>"
     rows = []
@@ -468,6 +490,7 @@ def render_report(
     y_true: Any = None,
     score: Any = None,
     threshold: float | None = None,
+    review_queue: Mapping[str, Any] | None = None,
 ) -> str:
     """Render the monitoring report as one self-contained HTML string.
 
@@ -496,6 +519,8 @@ def render_report(
             classifier: adds the ROC curve, reliability plot and score
             distribution (rows with a missing label or score are left out).
         threshold: the decision threshold, drawn on the score distribution.
+        review_queue: ``{"queued": {batch: rows}, "scored": {batch: rows}}``:
+            rows sent to human review per batch (``inference.review_band``).
     """
     if not isinstance(drift, DriftResult):
         raise TypeError(f"drift must be a DriftResult, got {type(drift).__name__}")
@@ -534,6 +559,7 @@ def render_report(
     )
     parts.append(_kpi_table(kpi, money_cols if kpi_columns is None else list(kpi_columns), currency))
     parts.append(_classification_section(y_true, score, threshold))
+    parts.append(_review_section(review_queue))
 
     parts.append("<h2>Schema changes</h2>" + _schema_table(drift))
 
