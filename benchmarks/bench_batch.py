@@ -171,9 +171,7 @@ def contestant(name: str, case: dict, data: dict, outdir: Path) -> dict:
     import runway.serving.fallback as serving_lib
     import runway.serving.predictions as predictions_lib
 
-    over = json.loads(json.dumps(data["overrides"]))
-    over["environment"]["workspace"] = str(outdir / "ws")  # own predictions folder
-    s = _settings(over)
+    s = _settings(data["overrides"])  # the build's workspace: its Feast registry; each run overwrites the same batch
     scoring = pd.read_parquet(data["scoring"])
     fs_lib.open_store(s)  # imports Feast, reads the registry once: set-up, not work
     keys, ts = s.entity_keys, s.timestamp
