@@ -94,7 +94,8 @@ def contestant(name: str, case: dict, data: dict, outdir: Path) -> dict:
     after = os.times()
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     out = outdir / f"{name}.values.json"
-    out.write_text(json.dumps({"exit": proc.returncode, "stdout": proc.stdout[-4000:], "stderr": proc.stderr[-2000:]}))
+    text = proc.stdout.replace(str(outdir), "<workdir>")  # no machine paths in results
+    out.write_text(json.dumps({"exit": proc.returncode, "stdout": text[-4000:], "stderr": proc.stderr[-2000:]}))
     return {"compute_s": wall, "compute_cpu_s": cpu, "steps": {}, "versions": {}, "output": str(out)}
 
 
