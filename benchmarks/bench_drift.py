@@ -2,9 +2,14 @@
 on the same data (a benchmark of ``benchmarks/run.py``: ``python
 benchmarks/run.py drift``).
 
-Contestants (each run in its own fresh subprocess, reading the same two
-parquet files):
+Case ``drift`` (peer ``runway_window``); each contestant runs in its own fresh
+subprocess, reading the same parquet files:
 
+* ``runway_window``: the whole monitoring computation of one window: the
+                  current frame's whylogs profile (``profile_frame``), the
+                  drift statistics (``drift_report``) and the output drift
+                  (``drift_report`` of the prediction column); the reference
+                  profile was stored at training, so it is read, not built;
 * ``runway``    : ``runway.monitoring.drift.drift_report(ref, cur)`` +
                   ``runway.monitoring.profiling.profile_frame`` of both frames
                   (chunked whylogs profiles, 200k rows);
@@ -13,6 +18,16 @@ parquet files):
 * ``evidently`` : ``Report([DataDriftPreset()]).run(cur, ref)``, from the peer
                   venv ``.venv-bench/`` (evidently 0.7.23 needs pandas < 3).
 
+Case ``drift_stats`` (peer ``floor``): the drift statistics alone.
+
+* ``runway_drift``: ``drift_report(ref, cur)`` (PSI, KS, JS, chi-square,
+                  missing rate, schema, severities);
+* ``floor``     : numpy/scipy written for this schema, no framework: per
+                  numeric column ``np.quantile`` edges of the reference, bin
+                  counts, PSI with the same eps smoothing, and
+                  ``scipy.stats.ks_2samp``; per categorical column the category
+                  frequencies' PSI; columns on a thread pool like Runway's.
+
 Data: ``rows`` rows x 25 columns per side (20 numeric, 5 categorical) with
 three injected shifts in ``current`` (``num_00`` +0.3 sd, ``price_0`` x1.2,
 a new ``region`` value in 20 % of rows).
@@ -20,7 +35,10 @@ a new ``region`` value in 20 % of rows).
 Values checked (``check``): Runway's and evidently's flagged columns are the
 injected ones; Runway's chunked profiles and whylogs' default profiles have
 the same counts, null counts, min, max and mean for every column of both
-frames.
+frames (the window's current profile against whylogs' current one); the
+window's drift statistics equal ``runway``'s; in ``drift_stats`` every PSI
+(numeric and categorical) and KS statistic equals the floor's (relative
+1e-9), and the window's output drift flags the shifted predictions.
 
 Module top level: standard library only (the peer venv imports it).
 """
@@ -37,7 +55,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 TITLE = "Drift check and profiles (reference vs current frame, 25 columns)"
 INJECTED = ["num_00", "price_0", "region"]
+CATEGORICAL = ["region", "store_id", "item_id", "weekday", "on_promotion"]
 CONTESTANTS = {
+    "runway_window": {
+        "what": "one monitoring window: whylogs profile of the current frame + `drift_report` + output drift (reference profile stored at training)",
+        "env": "project",
+    },
+    "runway_drift": {"what": "`drift_report` alone (PSI numeric + categorical, KS, JS, chi2, missing, schema, severities)", "env": "project"},
+    "floor": {"what": "numpy/scipy floor: quantile-bin PSI (same eps), `scipy.stats.ks_2samp`, categorical PSI; thread pool", "env": "project"},
     "runway": {"what": "`drift_report` (PSI, KS, JS, chi2, missing, schema) + chunked whylogs profile of both frames", "env": "project"},
     "whylogs": {"what": "default `why.log(df)` profile of both frames (no drift statistics)", "env": "project"},
     "evidently": {"what": "`Report([DataDriftPreset()])` (per-column drift)", "env": "peer"},
@@ -49,19 +74,29 @@ PROFILE_STATS = ["counts/n", "counts/null", "distribution/min", "distribution/ma
 def cases(smoke: bool, opts: dict) -> list[dict]:
     rows = 20_000 if smoke else int(opts.get("rows", 1_000_000))
     seed = int(opts.get("seed", 0))
+    sfx = "_smoke" if smoke else ""
+    describe = f"{rows:,} reference rows vs {rows:,} current rows x 25 columns (20 numeric, 5 categorical), parquet; injected shifts in {', '.join(INJECTED)}"
     return [
         {
-            "name": "drift_smoke" if smoke else "drift",
+            "name": f"drift{sfx}",
             "title": TITLE,
             "params": {"rows": rows, "seed": seed},
-            "contestants": list(CONTESTANTS),
-            "peer": "runway",
+            "contestants": ["runway_window", "runway", "whylogs", "evidently"],
+            "peer": "runway_window",
             "rows": 2 * rows,
             "rows_label": "rows (both sides)",
-            "describe": (
-                f"{rows:,} reference rows vs {rows:,} current rows x 25 columns (20 numeric, 5 categorical), parquet; injected shifts in {', '.join(INJECTED)}"
-            ),
-        }
+            "describe": describe + "; plus a prediction column per side for output drift",
+        },
+        {
+            "name": f"drift_stats{sfx}",
+            "title": "Drift statistics alone vs a numpy/scipy floor (PSI + KS, 25 columns)",
+            "params": {"rows": rows, "seed": seed},
+            "contestants": ["runway_drift", "floor"],
+            "peer": "floor",
+            "rows": 2 * rows,
+            "rows_label": "rows (both sides)",
+            "describe": describe,
+        },
     ]
 
 
@@ -102,9 +137,32 @@ def make_data(rows: int, seed: int, workdir: Path) -> tuple[Path, Path]:
     return ref_path, cur_path
 
 
+def _predictions(frame) -> object:
+    """A model's output for the window: a fixed linear score of a few inputs
+    (the current side's shifted num_00 and price_0 move it)."""
+    import numpy as np
+
+    return (2.0 + 0.8 * frame["num_00"].to_numpy() + 0.5 * np.log(frame["price_0"].to_numpy()) + 0.1 * frame["units_lag_7"].to_numpy()).astype("float64")
+
+
 def build(case: dict, workdir: Path) -> dict:
-    ref, cur = make_data(case["params"]["rows"], case["params"]["seed"], workdir)
-    return {"reference": str(ref), "current": str(cur)}
+    import pandas as pd
+
+    rows = case["params"]["rows"]
+    ref, cur = make_data(rows, case["params"]["seed"], workdir)
+    out = {"reference": str(ref), "current": str(cur)}
+    if not case["name"].startswith("drift_stats"):
+        sys.path.insert(0, str(ROOT))
+        from runway.monitoring.profiling import profile_frame, save_profile
+
+        ref_df, cur_df = pd.read_parquet(ref), pd.read_parquet(cur)
+        pred = {"reference": workdir / f"ref_pred_{rows}.parquet", "current": workdir / f"cur_pred_{rows}.parquet"}
+        pd.DataFrame({"prediction": _predictions(ref_df)}).to_parquet(pred["reference"], index=False)
+        pd.DataFrame({"prediction": _predictions(cur_df)}).to_parquet(pred["current"], index=False)
+        # What training stores: the reference profile (untimed here, as in the product).
+        profile = save_profile(profile_frame(ref_df), workdir / f"reference_{rows}.whylogs.bin")
+        out.update(reference_predictions=str(pred["reference"]), current_predictions=str(pred["current"]), reference_profile=str(profile))
+    return out
 
 
 # ----------------------------------------------------------- contestants ---
@@ -122,16 +180,63 @@ def _profile_stats(view) -> dict:
     return out
 
 
+def floor_statistics(ref, cur, bins: int = 10, eps: float = 1e-4) -> dict[str, dict[str, float]]:
+    """The floor: textbook numpy/scipy PSI and KS per column, no framework.
+    Same definitions as Runway's (reference-quantile edges with numpy's
+    default interpolation, duplicate edges merged, open outer bins, empty bins
+    set to ``eps``; categories seen on either side), so values must agree."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    from scipy import stats
+
+    def psi_counts(rc, cc):
+        p, q = rc / rc.sum(), cc / cc.sum()
+        p, q = np.where(p == 0, eps, p), np.where(q == 0, eps, q)
+        return float(np.sum((q - p) * np.log(q / p)))
+
+    def one(col: str) -> tuple[str, dict[str, float]]:
+        if col in CATEGORICAL:
+            rc, cc = ref[col].value_counts(), cur[col].value_counts()
+            keys = rc.index.union(cc.index)
+            return col, {"psi": psi_counts(rc.reindex(keys, fill_value=0).to_numpy(float), cc.reindex(keys, fill_value=0).to_numpy(float))}
+        a = ref[col].to_numpy(dtype=np.float64)
+        b = cur[col].to_numpy(dtype=np.float64)
+        a, b = np.sort(a[~np.isnan(a)]), np.sort(b[~np.isnan(b)])
+        edges = np.unique(np.quantile(a, np.arange(1, bins) / bins))
+        rc = np.diff(np.concatenate(([0], np.searchsorted(a, edges, side="right"), [a.size])))
+        cc = np.diff(np.concatenate(([0], np.searchsorted(b, edges, side="right"), [b.size])))
+        res = stats.ks_2samp(a, b)
+        return col, {"psi": psi_counts(rc.astype(float), cc.astype(float)), "ks_stat": float(res.statistic), "ks_pvalue": float(res.pvalue)}
+
+    with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8)) as ex:
+        return dict(ex.map(one, list(ref.columns)))
+
+
+def _runway_statistics(res) -> dict[str, dict[str, float]]:
+    out = {}
+    for f in res.features:
+        d = {"psi": f.psi}
+        if f.kind == "numeric":
+            d.update(ks_stat=f.ks_stat, ks_pvalue=f.ks_pvalue)
+        out[f.feature] = d
+    return out
+
+
 def contestant(name: str, case: dict, data: dict, outdir: Path) -> dict:
-    if name == "runway":
+    stats_out = None
+    if name in ("runway", "runway_window", "runway_drift", "floor"):
         sys.path.insert(0, str(ROOT))
+        import numpy as np
         import pandas as pd
+        import scipy
         import whylogs
 
         from runway.monitoring.drift import drift_report
-        from runway.monitoring.profiling import profile_frame
+        from runway.monitoring.profiling import load_profile, profile_frame
 
-        versions = {"pandas": pd.__version__, "whylogs": whylogs.__version__}
+        versions = {"pandas": pd.__version__, "whylogs": whylogs.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
     elif name == "whylogs":
         import pandas as pd
         import whylogs as why
@@ -148,13 +253,39 @@ def contestant(name: str, case: dict, data: dict, outdir: Path) -> dict:
         raise SystemExit(f"unknown contestant {name!r}")
     ref = pd.read_parquet(data["reference"])
     cur = pd.read_parquet(data["current"])
+    if name == "runway_window":
+        ref_pred, cur_pred = pd.read_parquet(data["reference_predictions"]), pd.read_parquet(data["current_predictions"])
+        ref_view = load_profile(data["reference_profile"])  # stored at training
     rss_after_load = _maxrss_mb()
 
     steps: dict[str, float] = {}
     flagged: list[str] | None = None
     profiles = None
+    method = None
     t0, cpu0 = time.perf_counter(), time.process_time()
-    if name == "runway":
+    if name == "runway_window":
+        t = time.perf_counter()
+        cur_view = profile_frame(cur)
+        steps["profile_current"] = time.perf_counter() - t
+        t = time.perf_counter()
+        res = drift_report(ref, cur)
+        steps["drift_report"] = time.perf_counter() - t
+        t = time.perf_counter()
+        out_res = drift_report(ref_pred, cur_pred)
+        steps["output_drift"] = time.perf_counter() - t
+        views = (ref_view, cur_view)
+        flagged = sorted(f.feature for f in res.features if f.severity != "ok")
+        stats_out = _runway_statistics(res)
+        stats_out["__output__"] = {"psi": out_res.features[0].psi, "severity": out_res.severity}  # type: ignore[dict-item]
+        method = res.psi_method
+    elif name == "runway_drift":
+        res = drift_report(ref, cur)
+        flagged = sorted(f.feature for f in res.features if f.severity != "ok")
+        stats_out = _runway_statistics(res)
+        method = res.psi_method
+    elif name == "floor":
+        stats_out = floor_statistics(ref, cur)
+    elif name == "runway":
         t = time.perf_counter()
         res = drift_report(ref, cur)
         steps["drift_report"] = time.perf_counter() - t
@@ -182,10 +313,10 @@ def contestant(name: str, case: dict, data: dict, outdir: Path) -> dict:
                     flagged.append(cfg["column"])
         flagged = sorted(flagged)
     compute, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    if name != "evidently":
+    if name in ("runway", "runway_window", "whylogs"):
         profiles = {"reference": _profile_stats(views[0]), "current": _profile_stats(views[1])}
     out = outdir / f"{name}.values.json"
-    out.write_text(json.dumps({"flagged": flagged, "profiles": profiles}))
+    out.write_text(json.dumps({"flagged": flagged, "profiles": profiles, "statistics": stats_out, "psi_method": method}))
     return {"compute_s": compute, "compute_cpu_s": cpu, "steps": steps, "versions": versions, "rss_after_load_mb": rss_after_load, "output": str(out)}
 
 
@@ -198,11 +329,52 @@ def _close(a, b) -> bool:
     return a == b or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
 
 
+def _close_rel(a, b, rel: float = 1e-9) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) <= rel * max(abs(a), abs(b), 1e-300) or abs(a - b) <= 1e-15
+
+
 def check(case: dict, data: dict, results: dict) -> tuple[list[str], list[str]]:
     problems: list[str] = []
     facts: list[str] = []
     values = {n: json.loads(Path(r["output"]).read_text()) for n, r in results.items()}
-    for name in ("runway", "evidently"):
+    if "floor" in values and "runway_drift" in values:
+        a, b = values["runway_drift"]["statistics"], values["floor"]["statistics"]
+        bad, n = [], 0
+        for col in sorted(set(a) | set(b)):
+            for stat in sorted(set(a.get(col, {})) | set(b.get(col, {}))):
+                n += 1
+                if not _close_rel(a.get(col, {}).get(stat), b.get(col, {}).get(stat)):
+                    bad.append(f"{col} {stat}: runway {a.get(col, {}).get(stat)} vs floor {b.get(col, {}).get(stat)}")
+        if bad:
+            problems.append(f"runway's drift statistics differ from the floor's ({len(bad)} of {n}): " + "; ".join(bad[:5]))
+        else:
+            facts.append(f"runway's drift statistics equal the floor's on all {n} values (PSI of 25 columns, KS D and p of 20; relative 1e-9)")
+        facts.append(f"binning and smoothing, as runway's result names it: {values['runway_drift'].get('psi_method')}")
+    if "runway_drift" in values and values["runway_drift"]["flagged"] != sorted(INJECTED):
+        problems.append(f"runway_drift flagged {values['runway_drift']['flagged']}, expected the injected {sorted(INJECTED)}")
+    if "runway_window" in values:
+        w = values["runway_window"]
+        out_stat = w["statistics"].pop("__output__")
+        if out_stat["severity"] == "ok":
+            problems.append(f"runway_window's output drift missed the shifted predictions (PSI {out_stat['psi']})")
+        else:
+            facts.append(f"runway_window's output drift flags the shifted predictions ({out_stat['severity']}, PSI {out_stat['psi']:.3f})")
+        if "runway" in values and w["flagged"] != values["runway"]["flagged"]:
+            problems.append(f"runway_window flagged {w['flagged']}, runway {values['runway']['flagged']}")
+        if "whylogs" in values:
+            bad = []
+            a, b = w["profiles"]["current"], values["whylogs"]["profiles"]["current"]
+            for col in sorted(set(a) | set(b)):
+                for stat in PROFILE_STATS:
+                    if not _close(a.get(col, {}).get(stat), b.get(col, {}).get(stat)):
+                        bad.append(f"current.{col} {stat}: runway_window {a.get(col, {}).get(stat)} vs whylogs {b.get(col, {}).get(stat)}")
+            if bad:
+                problems.append("runway_window's current profile differs from whylogs': " + "; ".join(bad[:5]))
+            else:
+                facts.append("runway_window's current-frame profile equals whylogs' default one (count, nulls, min, max, mean of every column)")
+    for name in ("runway_window", "runway", "evidently"):
         if name in values:
             got = values[name]["flagged"]
             if got != sorted(INJECTED):

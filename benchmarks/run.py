@@ -67,7 +67,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-REGISTRY = {"pit": "bench_pit", "drift": "bench_drift"}
+REGISTRY = {
+    "pit": "bench_pit",
+    "drift": "bench_drift",
+    "training": "bench_training",
+    "batch": "bench_batch",
+    "coldstart": "bench_coldstart",
+    "serving": "bench_serving_harness",
+}
 PEER_VENV = ROOT / ".venv-bench"
 QUIET_ENV = {  # no telemetry from any contestant
     "WHYLOGS_NO_ANALYTICS": "1",
@@ -239,11 +246,16 @@ def run_case(mod, bench: str, case: dict, args, notes: list[str]) -> dict:
         outdir = root / "out"
         outdir.mkdir(exist_ok=True)
         runs: dict[str, list[dict]] = {n: [] for n in pythons}
-        for _ in range(args.warmup):
+        # A case may cap its runs (a long one, or one that is cold by
+        # definition such as a first run on a fresh workspace).
+        n_warmup, n_runs = min(args.warmup, case.get("warmup", args.warmup)), min(args.runs, case.get("runs", args.runs))
+        if (n_warmup, n_runs) != (args.warmup, args.runs):
+            print(f"this case runs {n_warmup} warm-up + {n_runs} timed run(s) per contestant", flush=True)
+        for _ in range(n_warmup):
             for name, py in pythons.items():
                 r = run_child(py, bench, case_file, name, data_file, outdir, args.timeout)
                 print(f"warm-up {name}: " + (r["error"][:300] if "error" in r else f"compute {r['compute_s']:.2f}s"), flush=True)
-        for i in range(1, args.runs + 1):
+        for i in range(1, n_runs + 1):
             for name, py in pythons.items():
                 r = run_child(py, bench, case_file, name, data_file, outdir, args.timeout)
                 runs[name].append(r)
@@ -252,7 +264,7 @@ def run_case(mod, bench: str, case: dict, args, notes: list[str]) -> dict:
                     if "error" in r
                     else (f"compute {r['compute_s']:.2f}s, wall {r['process_wall_s']:.1f}s, peak RSS {r['peak_rss_mb']:.0f} MB")
                 )
-                print(f"run {i}/{args.runs} {name}: {msg}", flush=True)
+                print(f"run {i}/{n_runs} {name}: {msg}", flush=True)
         summary = summarise(case, runs, skipped)
         last = {n: rs[-1] for n, rs in runs.items() if rs and "error" not in rs[-1]}
         problems, facts = mod.check(case, data, last) if last else (["no contestant finished"], [])
@@ -276,8 +288,8 @@ def run_case(mod, bench: str, case: dict, args, notes: list[str]) -> dict:
         "order": list(case["contestants"]),
         "command": "python benchmarks/run.py " + " ".join(args.argv_for_record),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "runs": args.runs,
-        "warmup": args.warmup,
+        "runs": n_runs,
+        "warmup": n_warmup,
         "smoke": args.smoke,
         "machine": {**machine_info(), "load_average_at_end": load_average()},
         "contestants": summary,

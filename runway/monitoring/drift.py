@@ -2,7 +2,8 @@
 
 Statistics (each usable on its own):
 
-* ``psi``: population stability index over reference-quantile bins,
+* ``psi``: population stability index over reference-quantile bins
+  (``categorical_psi``: over category frequencies, the same smoothing),
 * ``ks``: two-sample Kolmogorov-Smirnov statistic and p-value (equal to
   ``scipy.stats.ks_2samp`` with ``method="auto"``),
 * ``js_divergence`` / ``chi_square``: categorical distributions,
@@ -77,6 +78,12 @@ DEFAULT_KS_STATISTIC = 0.1
 # A value unseen in the reference must cover this share of the current window
 # before it warns: one new item among 10k rows is not drift.
 NEW_CATEGORY_MIN_SHARE = 0.01
+# PSI's empty-bin smoothing: a bin (or category) empty on one side counts as
+# this share of that side, without renormalising the others. PSI values differ
+# between tools mostly by this choice (on a 0.5 sd shift of a uniform column,
+# eps=1e-4 gives 0.84 where a floor smoothing differently gave 1.31), so every
+# result names it (``psi_method``).
+PSI_EPS = 1e-4
 # scipy's ks_2samp(method="auto") is exact up to this many rows per sample.
 _KS_EXACT_MAX_N = 10_000
 _MAX_LISTED_CATEGORIES = 20
@@ -182,7 +189,16 @@ def _check_sample(arr: np.ndarray, what: str) -> np.ndarray:
     return arr
 
 
-def psi(reference: Any, current: Any, bins: int = 10, eps: float = 1e-4) -> float:
+def psi_method(bins: int, eps: float = PSI_EPS) -> str:
+    """How PSI was computed, in words (shown beside every PSI value)."""
+    return (
+        f"PSI: numeric columns over {bins} quantile bins of the reference (open outer bins; repeated quantiles merged), "
+        f"categorical columns over the categories seen on either side; a bin or category empty on one side is smoothed to a share of eps={eps:g} "
+        "(no renormalisation); missing values excluded"
+    )
+
+
+def psi(reference: Any, current: Any, bins: int = 10, eps: float = PSI_EPS) -> float:
     """Population stability index, ``sum((q - p) * ln(q / p))`` over bins.
 
     Bins come from the reference's quantiles (so each holds ~1/bins of the
@@ -307,6 +323,19 @@ def chi_square(ref_counts: Any, cur_counts: Any) -> tuple[float, float]:
     return float(res.statistic), float(res.pvalue)
 
 
+def categorical_psi(ref_counts: Any, cur_counts: Any, eps: float = PSI_EPS) -> float:
+    """PSI over category frequencies: ``sum((q - p) * ln(q / p))`` with one
+    bin per category seen on either side (count vectors or category->count
+    mappings, aligned like ``js_divergence``). A category absent on one side
+    (e.g. a new value) counts as ``eps`` there, the numeric ``psi``'s smoothing."""
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    r, c, _ = _aligned_counts(ref_counts, cur_counts)
+    _check_counts(r, c)
+    keep = (r + c) > 0  # unused categories are no bin at all
+    return _psi_from_counts(r[keep], c[keep], eps)
+
+
 def missing_rate(values: Any) -> float:
     """Share of missing values (None/NaN/NaT/pd.NA)."""
     s = values if isinstance(values, pd.Series) else pd.Series(values)
@@ -384,8 +413,9 @@ _FLOAT_FIELDS = ("psi", "psi_pvalue", "ks_stat", "ks_pvalue", "js", "chi2_pvalue
 
 @dataclass(frozen=True)
 class FeatureDrift:
-    """Drift of one column. Statistics that do not apply are NaN (PSI/KS for a
-    categorical, JS for a numeric, anything when one side has no values)."""
+    """Drift of one column. Statistics that do not apply are NaN (KS for a
+    categorical, JS for a numeric, anything when one side has no values).
+    PSI is set for both kinds (see ``DriftResult.psi_method``)."""
 
     feature: str
     kind: Literal["numeric", "categorical"]
@@ -452,6 +482,7 @@ class DriftResult:
     n_current: int
     thresholds: dict[str, float] = field(default_factory=dict)
     skipped: tuple[str, ...] = ()  # columns not tested (e.g. datetimes), with reason
+    psi_method: str = ""  # binning and smoothing of every PSI here (``psi_method()``)
 
     def feature(self, name: str) -> FeatureDrift:
         for f in self.features:
@@ -484,6 +515,7 @@ class DriftResult:
             "features": [f.to_dict() for f in self.features],
             "schema_changes": [asdict(s) for s in self.schema_changes],
             "skipped": list(self.skipped),
+            "psi_method": self.psi_method,
         }
 
     @classmethod
@@ -496,6 +528,7 @@ class DriftResult:
             n_current=int(d["n_current"]),
             thresholds={k: float("nan") if v is None else float(v) for k, v in d.get("thresholds", {}).items()},
             skipped=tuple(d.get("skipped", ())),
+            psi_method=str(d.get("psi_method", "")),
         )
 
 
@@ -537,7 +570,7 @@ def _numeric_feature(name: str, ref: pd.Series, cur: pd.Series, th: DriftThresho
     out: dict[str, Any] = {**miss, "n_ref": int(sr.size), "n_cur": int(sc.size)}
     sevs = [sev_m]
     if sr.size and sc.size:
-        p, p_p = _psi_sorted(sr, sc, th.psi_bins, 1e-4)
+        p, p_p = _psi_sorted(sr, sc, th.psi_bins, PSI_EPS)
         d, d_p = _ks_sorted(sr, sc)
         out.update(psi=p, psi_pvalue=p_p, ks_stat=d, ks_pvalue=d_p)
         s_psi = _grade(p, p_p, th.psi_warn, th.psi_alert, th.ks_pvalue)
@@ -562,7 +595,9 @@ def _categorical_feature(name: str, ref: pd.Series, cur: pd.Series, th: DriftThr
     if len(rc) and len(cc):
         js = js_divergence(rc, cc)
         chi_p = chi_square(rc, cc)[1]
-        out.update(js=js, chi2_pvalue=chi_p)
+        # PSI is reported for categoricals too (same bins as the chi-square
+        # test, same smoothing as numeric PSI); JS grades them, as before.
+        out.update(js=js, chi2_pvalue=chi_p, psi=categorical_psi(rc, cc, PSI_EPS), psi_pvalue=chi_p)
         s_js = _grade(js, chi_p, th.js_alert / 2, th.js_alert, th.ks_pvalue)
         if s_js != "ok":
             reasons.append(f"JS {js:.3f} >= {th.js_alert if s_js == 'alert' else th.js_alert / 2:g} (p={chi_p:.2g})")
@@ -679,4 +714,4 @@ def drift_report(
     features = tuple(rows[c] for c in cols if c in rows)
     overall = max_severity(*(f.severity for f in features), *(s.severity for s in changes))
     th_dict = {k: float(v) for k, v in th.model_dump().items()} | {"ks_statistic": ks_thr}
-    return DriftResult(features, tuple(changes), overall, len(reference), len(current), th_dict, tuple(skipped))
+    return DriftResult(features, tuple(changes), overall, len(reference), len(current), th_dict, tuple(skipped), psi_method(th.psi_bins, PSI_EPS))

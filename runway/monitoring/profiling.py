@@ -21,6 +21,14 @@ Notes on whylogs 1.6.4 (the pinned version) with numpy 2:
   per-value checks. Counts, types, mean, stddev, min/max, cardinality and
   frequent items come out identical (see tests); quantiles are KLL estimates
   either way.
+* A float column with missing values (NaN) but no infinities is the common
+  case the homogeneous path cannot take (it would feed NaN to the sketches),
+  and whylogs' default path then runs ``np.isinf`` per value (~1.7 s per
+  million rows on a 2-core machine). ``profile_frame`` profiles such a column
+  as two mergeable parts instead: its present values, homogeneous, and its
+  NaNs alone through the default path (only the missing rows get the
+  per-value work). Counts (n, null, nan, inf), types, min/max, mean and
+  stddev are the same as one default-path profile (tested).
 * whylogs sends anonymous usage statistics unless ``WHYLOGS_NO_ANALYTICS`` is
   set; importing this module sets it (pipelines should not phone home).
 """
@@ -67,6 +75,42 @@ def _homogeneous(s: pd.Series) -> bool:
     if dt.kind == "b":
         return True
     return dt.kind == "O" and len(s) > 0 and pd.api.types.infer_dtype(s, skipna=False) == "string"
+
+
+def _nan_mask(s: pd.Series) -> np.ndarray | None:
+    """The NaN mask of a numpy float column holding NaN but no infinity, else
+    None (such a column is profiled in two parts, see the module docstring)."""
+    if not isinstance(s.dtype, np.dtype) or s.dtype.kind != "f":
+        return None
+    v = s.to_numpy()
+    nan = np.isnan(v)
+    if not nan.any() or np.isinf(v).any():
+        return None
+    return nan
+
+
+def _log_split_column(col: str, values: np.ndarray, nan: np.ndarray) -> DatasetProfileView:
+    """One float column's profile as present values (homogeneous) + its NaNs
+    (whylogs' default path, which counts them as null and nan)."""
+    view = why.log(pandas=pd.DataFrame({col: values[nan]})).view()
+    present = values[~nan]
+    if present.size:
+        schema = DatasetSchema(types={col: (present.dtype, ColumnProperties.homogeneous)})
+        view = view.merge(why.log(pandas=pd.DataFrame({col: present}), schema=schema).view())
+    return view
+
+
+def _log_chunk(chunk: pd.DataFrame) -> DatasetProfileView:
+    prepared, schema = _prepare_chunk(chunk)
+    split = {c: m for c in prepared.columns if (m := _nan_mask(prepared[c])) is not None}
+    rest = prepared.drop(columns=list(split)) if split else prepared
+    view = why.log(pandas=rest, schema=schema).view() if rest.shape[1] else None
+    for col, nan in split.items():
+        part = _log_split_column(str(col), prepared[col].to_numpy(), nan)
+        view = part if view is None else view.merge(part)
+    if view is None:  # pragma: no cover - _chunks never yields a frame without columns
+        raise ValueError("cannot profile a chunk without columns")
+    return view
 
 
 def _prepare_chunk(chunk: pd.DataFrame) -> tuple[pd.DataFrame, DatasetSchema]:
@@ -134,8 +178,7 @@ def profile_frame(data: pd.DataFrame | Iterable[pd.DataFrame], chunk_rows: int =
     for chunk in _chunks(data, chunk_rows):
         if len(chunk) == 0:
             continue
-        prepared, schema = _prepare_chunk(chunk)
-        part = why.log(pandas=prepared, schema=schema).view()
+        part = _log_chunk(chunk)
         view = part if view is None else view.merge(part)
     if view is None:
         raise ValueError("cannot profile: no rows in any chunk")

@@ -101,7 +101,14 @@ def drift_at_feature_grain(
     feats = tuple(f for r in results for f in r.features)
     severity = drift_lib.max_severity(*(f.severity for f in feats), *(c.severity for c in schema))
     return drift_lib.DriftResult(
-        feats, tuple(schema), severity, len(reference), len(current), results[0].thresholds if results else {}, tuple(x for r in results for x in r.skipped)
+        feats,
+        tuple(schema),
+        severity,
+        len(reference),
+        len(current),
+        results[0].thresholds if results else {},
+        tuple(x for r in results for x in r.skipped),
+        drift_lib.psi_method(settings.monitoring.drift.psi_bins),
     )
 
 
@@ -182,7 +189,9 @@ def assess_window(
 
     breaches: list[Breach] = []
     for f in drift.flagged("warn"):
-        value = f.psi if np.isfinite(f.psi) else f.js
+        # Numeric features breach on PSI, categorical ones on JS (their PSI is
+        # reported but JS is what grades them, against js_alert).
+        value = f.psi if f.kind == "numeric" else f.js
         breaches.append(
             Breach(
                 f.feature,

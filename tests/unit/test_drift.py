@@ -119,6 +119,45 @@ def test_js_aligns_mappings_on_the_union_of_categories():
     assert drift.js_divergence({"a": 1, "b": 1}, {"a": 1, "b": 1, "c": 2}) > 0.1
 
 
+def test_categorical_psi_hand_computed():
+    # p = [.5, .3, .2], q = [.4, .35, .25]
+    got = drift.categorical_psi({"a": 50, "b": 30, "c": 20}, {"a": 40, "b": 35, "c": 25})
+    want = (0.4 - 0.5) * math.log(0.4 / 0.5) + (0.35 - 0.3) * math.log(0.35 / 0.3) + (0.25 - 0.2) * math.log(0.25 / 0.2)
+    assert got == pytest.approx(want, rel=1e-12)
+    assert drift.categorical_psi({"a": 3, "b": 1}, {"b": 2, "a": 6}) == 0.0  # same shares, any order
+
+
+def test_categorical_psi_smooths_a_new_or_vanished_category_like_numeric_psi():
+    # 'new' is absent from the reference: its reference share is eps, not 0 (finite PSI).
+    eps = 1e-4
+    got = drift.categorical_psi({"a": 10, "b": 10}, {"a": 8, "b": 8, "new": 4}, eps=eps)
+    p, q = np.array([0.5, 0.5, eps]), np.array([0.4, 0.4, 0.2])
+    assert math.isfinite(got) and got == pytest.approx(float(np.sum((q - p) * np.log(q / p))), rel=1e-12)
+    # Smaller eps -> larger PSI: the smoothing is what the value depends on.
+    assert drift.categorical_psi({"a": 10, "b": 10}, {"a": 8, "b": 8, "new": 4}, eps=1e-6) > got
+    # A category unused on both sides (count 0) is no bin at all.
+    assert drift.categorical_psi({"a": 5, "b": 5, "z": 0}, {"a": 5, "b": 5, "z": 0}) == 0.0
+    with pytest.raises(ValueError, match="eps must be > 0"):
+        drift.categorical_psi({"a": 1}, {"a": 1}, eps=0)
+    with pytest.raises(ValueError, match="current counts are all zero"):
+        drift.categorical_psi([1, 2], [0, 0])
+
+
+def test_report_has_categorical_psi_and_names_binning_and_smoothing():
+    rng = np.random.default_rng(9)
+    ref = pd.DataFrame({"x": rng.normal(size=5_000), "region": rng.choice(["n", "s", "e"], 5_000)})
+    cur = pd.DataFrame({"x": rng.normal(size=5_000), "region": np.where(rng.random(5_000) < 0.2, "w", rng.choice(["n", "s", "e"], 5_000))})
+    res = drift.drift_report(ref, cur, DriftThresholds(psi_bins=8))
+    f = res.feature("region")
+    rc, cc = ref["region"].value_counts(), cur["region"].value_counts()
+    assert f.psi == pytest.approx(drift.categorical_psi(rc, cc), rel=1e-12) and f.psi > 1.0
+    assert f.psi_pvalue == f.chi2_pvalue
+    # JS still grades categoricals: the breach reason names JS / the new value, not PSI
+    assert not any(r.startswith("PSI") for r in f.reasons)
+    assert "8 quantile bins of the reference" in res.psi_method and "eps=0.0001" in res.psi_method
+    assert drift.DriftResult.from_dict(json.loads(json.dumps(res.to_dict(), allow_nan=False))).psi_method == res.psi_method
+
+
 def test_chi_square_matches_scipy_and_handles_degenerate_tables():
     ref, cur = {"a": 30, "b": 50, "c": 20}, {"a": 40, "b": 35, "c": 25, "d": 0}
     stat, p = drift.chi_square(ref, cur)
@@ -270,7 +309,10 @@ def test_integer_codes_can_be_declared_categorical():
     res = drift.drift_report(ref, cur, categorical=["store_id"])
     f = res.feature("store_id")
     assert f.kind == "categorical" and f.new_categories == ("4",) and f.severity == "alert"
-    assert math.isnan(f.psi)
+    assert math.isnan(f.ks_stat)
+    # categorical PSI over the 4 categories, '4' smoothed to eps on the reference side
+    p, q = np.array([1 / 3, 1 / 3, 1 / 3, drift.PSI_EPS]), np.array([0.25, 0.25, 0.25, 0.25])
+    assert f.psi == pytest.approx(float(np.sum((q - p) * np.log(q / p))), rel=1e-12)
 
 
 def test_ks_statistic_threshold_is_configurable():

@@ -162,3 +162,16 @@ def test_whylogs_telemetry_is_off():
     import whylogs.api.usage_stats as usage
 
     assert os.environ.get("WHYLOGS_NO_ANALYTICS") and usage._TELEMETRY_DISABLED
+
+
+def test_float_column_with_missing_values_is_split_and_equals_whylogs():
+    # NaN but no inf: profiled as present values (fast path) + NaNs (default
+    # path); also all-NaN and a frame holding only such columns.
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=9_000)
+    a[rng.random(9_000) < 0.3] = np.nan
+    df = pd.DataFrame({"a": a, "all_nan": np.full(9_000, np.nan)})
+    assert P._nan_mask(df["a"]) is not None and P._nan_mask(pd.Series([1.0, np.inf, np.nan])) is None
+    got, plain = P.profile_frame(df, chunk_rows=4_000), why.log(df).view()
+    pd.testing.assert_frame_equal(_exact(got), _exact(plain), check_dtype=False)
+    np.testing.assert_allclose(got.to_pandas()["distribution/mean"].astype(float)["a"], np.nanmean(a), rtol=1e-9)
