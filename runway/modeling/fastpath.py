@@ -69,8 +69,8 @@ class HistGradientBoostingFastPath:
         self.roots = np.asarray(roots, dtype=np.intp)
         self.column = np.asarray(column, dtype=np.intp)
         self.depth = int(nodes["depth"].max()) if len(nodes) else 0
-        self.baseline = np.asarray(estimator._baseline_prediction, dtype=np.float64).reshape(-1)
-        self.loss = estimator._loss
+        self.baseline = np.asarray(estimator._baseline_prediction, dtype=np.float64).reshape(-1)  # noqa: SLF001 - what sklearn adds to
+        self.loss = estimator._loss  # noqa: SLF001 - its own link and proba: the same numbers
         self.classes = list(getattr(estimator, "classes_", []))
         self.is_classifier = hasattr(estimator, "predict_proba")
 
