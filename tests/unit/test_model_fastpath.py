@@ -97,6 +97,8 @@ def test_the_walk_reaches_the_leaf_scikit_learn_reaches():
     x = np.column_stack([frame[f].astype(float).to_numpy() for f in FEATURES])
     want = model.estimator._raw_predict(pd.DataFrame(x, columns=FEATURES))
     np.testing.assert_array_equal(fast.raw(x), want)  # the same additions in the same order: bit for bit
+    for i in range(len(x)):  # one row: the plain-Python walk
+        np.testing.assert_array_equal(fast.raw(x[i : i + 1]), want[i : i + 1])
 
 
 def test_large_batches_and_other_estimators_keep_the_sklearn_path():
