@@ -298,12 +298,15 @@ def bare_phase(store, service, rows_pool: list[list[dict]], clients: int, n: int
             errors[0] += bad
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return _summary(latencies, errors[0], time.perf_counter() - start, len(rows_pool[0]))
+    out = _summary(latencies, errors[0], time.perf_counter() - start, len(rows_pool[0]))
+    done = len(latencies) + errors[0]
+    out["cpu_ms_per_request"] = (time.process_time() - cpu0) * 1000 / done if done else None
+    return out
 
 
 def http_phase(url: str, bodies: list[bytes], clients: int, n: int, duration: float, warmup: int, rows_per_request: int) -> dict[str, Any]:
@@ -383,6 +386,14 @@ def _server_mean_ms(before: dict, after: dict) -> float | None:
                 if name == f"runway_serving_request_duration_seconds_{part}":
                     total[part] += v - before.get((name, labels), 0.0)
     return total["sum"] / total["count"] * 1000 if total["count"] else None
+
+
+def _server_cpu_ms(before: dict, after: dict, requests: int) -> float | None:
+    """CPU time of the service process per request (its process_cpu_seconds_total):
+    what a request costs the service whatever else the machine runs."""
+    name = "runway_serving_process_cpu_seconds_total"
+    spent = sum(v - before.get((n, labels), 0.0) for (n, labels), v in after.items() if n == name)
+    return spent * 1000 / requests if requests else None
 
 
 def _served_rows(before: dict, after: dict) -> dict[str, float]:
@@ -466,6 +477,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         after = server.metrics()
                         pred["served_rows"] = _served_rows(before, after)
                         pred["server_mean_ms"] = _server_mean_ms(before, after)
+                        pred["cpu_ms_per_request"] = _server_cpu_ms(before, after, pred["requests"])
                         for what, r in (("bare get_online_features", bare), ("/predict", pred)):
                             results["phases"].append({"store": backend, "entities": k, "clients": c, "what": what, **r})
                         print(
@@ -539,16 +551,19 @@ def render(results: dict[str, Any]) -> str:
         "/predict = HTTP keep-alive from aiohttp clients to the service in its own process; "
         "server mean = the service's own request histogram (request in to response out, queueing in the service included).",
         "",
-        "| store | entities/req | clients | what | requests | p50 ms | p95 ms | p99 ms | mean ms | server mean ms | req/s | rows/s | errors "
-        "| rows not by production |",
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "CPU ms/req = CPU time per request of the process doing the work (bare: this process; /predict: the service, from its "
+        "process_cpu_seconds_total), which a busy machine does not inflate the way it inflates wall-clock latency.",
+        "",
+        "| store | entities/req | clients | what | requests | p50 ms | p95 ms | p99 ms | mean ms | server mean ms | CPU ms/req | req/s | rows/s "
+        "| errors | rows not by production |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in results["phases"]:
         served = p.get("served_rows")
         other = "-" if served is None else f"{sum(v for lvl, v in served.items() if lvl != 'production'):.0f}"
         lines.append(
             f"| {p['store']} | {p['entities']} | {p['clients']} | {p['what']} | {p['requests']} | "
-            f"{f(p['p50_ms'])} | {f(p['p95_ms'])} | {f(p['p99_ms'])} | {f(p['mean_ms'])} | {f(p.get('server_mean_ms'))} | "
+            f"{f(p['p50_ms'])} | {f(p['p95_ms'])} | {f(p['p99_ms'])} | {f(p['mean_ms'])} | {f(p.get('server_mean_ms'))} | {f(p.get('cpu_ms_per_request'))} | "
             f"{f(p['req_per_s'], 0)} | {f(p['rows_per_s'], 0)} | {p['errors']} ({f((p['error_rate'] or 0) * 100, 1)}%) | {other} |"
         )
     lines += ["", "Target: one-entity /predict p99 within the target of bare get_online_features p99 at the same concurrency.", ""]

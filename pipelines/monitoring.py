@@ -56,12 +56,15 @@ def run_monitoring(settings: Settings, weeks: list[date], as_of: date | None = N
     )
     assessment = run.steps["assess_window"].outputs["assessment"][0].load()
     decision = run.steps["alerts_and_triggers"].outputs["monitoring_decision"][0].load()
-    from runway.serving.metrics import record_pipeline_metrics
+    from runway.serving.metrics import monitoring_figures, record_pipeline_metrics
 
     features = assessment.get("drift", {}).get("features", [])
     drifted = len(assessment.get("drifted_features", []))
     record_pipeline_metrics(
-        settings, "monitoring", {"pipeline_last_run_success": 1, "drift_share": {settings.model.name: drifted / len(features) if features else 0.0}}
+        settings,
+        "monitoring",
+        {"pipeline_last_run_success": 1, "drift_share": {settings.model.name: drifted / len(features) if features else 0.0}}
+        | monitoring_figures(settings.model.name, assessment, decision),
     )
     report = settings.use_case_path("reports", f"monitoring-{window_id}.html")
     return {

@@ -61,20 +61,21 @@ def run_training(settings: Settings, batches: list[str] | None = None, as_of: st
         raise
     seconds = time.perf_counter() - t0
     evaluation = run.steps["evaluate_model"].outputs["evaluation"][0].load()
-    _export_figures(settings, seconds, evaluation)
+    decision = run.steps["promote_model"].outputs["promotion_decision"][0].load()
+    _export_figures(settings, seconds, evaluation, decision)
     return {
         "run": run.name,
         "run_id": str(run.id),
         "seconds": round(seconds, 1),
-        "decision": run.steps["promote_model"].outputs["promotion_decision"][0].load(),
+        "decision": decision,
         "evaluation": evaluation,
         "cached_steps": sorted(name for name, s in run.steps.items() if s.status.value == "cached"),
     }
 
 
-def _export_figures(settings: Settings, seconds: float, evaluation: dict) -> None:
-    """Run duration and the primary metric per stage, for Prometheus (.prom file or Pushgateway)."""
-    from runway.serving.metrics import record_pipeline_metrics
+def _export_figures(settings: Settings, seconds: float, evaluation: dict, decision: dict | None = None) -> None:
+    """Run duration, the primary metric per stage and the gate's decision, for Prometheus (.prom file or Pushgateway)."""
+    from runway.serving.metrics import gate_figures, record_pipeline_metrics
 
     m = evaluation["primary_metric"]
     values = [
@@ -85,5 +86,6 @@ def _export_figures(settings: Settings, seconds: float, evaluation: dict) -> Non
     record_pipeline_metrics(
         settings,
         "training",
-        {"pipeline_last_run_success": 1, "pipeline_run_duration_seconds": seconds, "pipeline_rows": {"holdout": evaluation["rows"]}, "model_metric": values},
+        {"pipeline_last_run_success": 1, "pipeline_run_duration_seconds": seconds, "pipeline_rows": {"holdout": evaluation["rows"]}, "model_metric": values}
+        | (gate_figures(settings.model.name, decision) if decision else {}),
     )

@@ -12,6 +12,7 @@ import runway.data.contract as contract_lib
 import runway.data.privacy as privacy_lib
 import runway.data.sources as sources_lib
 from runway.config import Settings
+from runway.serving.metrics import record_quarantine
 from steps.caching import depends_on
 
 logger = get_logger(__name__)
@@ -34,7 +35,12 @@ def ingest_batch(
     run), so a changed batch is never served from cache. With ``as_of``, an
     actual recorded later is blanked (what a job at that time could see).
     """
-    batch = contract_lib.admit(settings, stream, batches=batches)
+    try:
+        batch = contract_lib.admit(settings, stream, batches=batches)
+    except contract_lib.ContractViolation as exc:
+        record_quarantine(settings, stream, sum(r.rows for src, r in exc.reports.items() if src in exc.quarantined))
+        raise
+    record_quarantine(settings, stream, 0)
     if batch.fingerprint and fingerprint and batch.fingerprint != fingerprint:
         raise sources_lib.SourceError(f"{stream} source changed while the run started (fingerprint {batch.fingerprint[:12]} != {fingerprint[:12]}); rerun")
     frame = sources_lib.known_as_of(batch.frame, pd.Timestamp(as_of) if as_of else None, settings.target)

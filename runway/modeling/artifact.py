@@ -5,12 +5,19 @@ it was trained on, so inference cannot silently feed it columns in another
 order, and with what the task needs to use it: the clipping range of a
 regression, the decision threshold of a classifier. Its serialised bytes are
 what the decision log's sha256 refers to.
+
+Small batches (the online service's one-entity requests) take a NumPy fast
+path where the estimator allows one (``runway.modeling.fastpath``): the same
+trees and the same float additions, without pandas column selection and
+scikit-learn's per-call validation, checked against the scikit-learn path
+when it is built.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import pickle
 import re
 from dataclasses import dataclass, field
@@ -22,9 +29,14 @@ import pandas as pd
 from runway.config import ModelConfig, SplitConfig
 from runway.modeling.estimators import make_estimator
 
+logger = logging.getLogger(__name__)
+
 PICKLE_PROTOCOL = 5
 # threshold "auto": tuned on the last share of the training window's days.
 TUNING_SHARE = 0.2
+# Batches up to this many rows take the fast path when the estimator has one.
+FAST_PATH_MAX_ROWS = 16
+_FAST = "_fast_path"  # instance attribute caching it; never pickled (see __getstate__)
 
 
 class ArtifactIntegrityError(RuntimeError):
@@ -59,18 +71,59 @@ class ModelArtifact:
     def is_classifier(self) -> bool:
         return self.task == "binary_classification"
 
+    def __getstate__(self) -> dict:
+        # The fast path is rebuilt after loading: the artifact's bytes (and so
+        # its sha256) never depend on whether it has been used.
+        state = dict(self.__dict__)
+        state.pop(_FAST, None)
+        return state
+
     def _matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
         missing = [f for f in self.features if f not in frame.columns]
         if missing:
             raise KeyError(f"model needs features missing from the frame: {', '.join(missing)}")
         return frame[self.features].astype(float)
 
+    def fast_path(self):
+        """The estimator's NumPy fast path (built once, checked against the
+        scikit-learn path), or None where it has none."""
+        if _FAST not in self.__dict__:
+            from runway.modeling.fastpath import build_fast_path
+
+            try:
+                fast = build_fast_path(self.estimator, len(self.features))
+            except Exception as exc:  # noqa: BLE001 - no fast path: the scikit-learn one serves
+                logger.warning("model fast path not used: %s", exc)
+                fast = None
+            self.__dict__[_FAST] = fast
+        return self.__dict__[_FAST]
+
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Regression: the (clipped) value. Classification: P(positive class)."""
+        if len(frame) <= FAST_PATH_MAX_ROWS and self.fast_path() is not None:
+            missing = [f for f in self.features if f not in frame.columns]
+            if missing:
+                raise KeyError(f"model needs features missing from the frame: {', '.join(missing)}")
+            return self.predict_matrix(np.column_stack([_float_column(frame[f]) for f in self.features]))
         x = self._matrix(frame)
         if self.is_classifier:
             return _positive_proba(self.estimator, x)
-        pred = np.asarray(self.estimator.predict(x), dtype=float)
+        return self._clip(np.asarray(self.estimator.predict(x), dtype=float))
+
+    def predict_matrix(self, x: np.ndarray) -> np.ndarray:
+        """``predict`` of a float matrix whose columns are ``features`` in
+        order (what the online service builds without a DataFrame)."""
+        x = np.asarray(x, dtype=float)
+        if x.ndim != 2 or x.shape[1] != len(self.features):
+            raise ValueError(f"model needs a (rows, {len(self.features)}) matrix of {', '.join(self.features)}; got shape {x.shape}")
+        fast = self.fast_path() if len(x) <= FAST_PATH_MAX_ROWS else None
+        if fast is None:
+            return self.predict(pd.DataFrame(x, columns=self.features))
+        if self.is_classifier:
+            return fast.positive_proba(x)
+        return self._clip(fast.predict(x))
+
+    def _clip(self, pred: np.ndarray) -> np.ndarray:
         if self.clip_min is not None or self.clip_max is not None:
             pred = np.clip(pred, self.clip_min, self.clip_max)
         return pred
@@ -80,6 +133,13 @@ class ModelArtifact:
         if not self.is_classifier:
             raise TypeError(f"predict_label is for classifiers; this model's task is '{self.task}'")
         return (self.predict(frame) >= self.threshold).astype(int)
+
+
+def _float_column(col: pd.Series) -> np.ndarray:
+    """``col.astype(float)`` as an array; plain NumPy columns without pandas' astype."""
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "biuf":
+        return np.asarray(col, dtype=float)
+    return col.astype(float).to_numpy()
 
 
 def _positive_proba(estimator, x) -> np.ndarray:

@@ -220,12 +220,22 @@ PIPELINE_METRICS: dict[str, PipelineMetric] = {
         PipelineMetric("runway_pipeline_last_success_timestamp_seconds", "Unix time of the pipeline's last successful run.", ()),
         PipelineMetric("runway_pipeline_run_duration_seconds", "Duration of the pipeline's last run.", ()),
         PipelineMetric("runway_pipeline_rows", "Rows the last run handled, per stage (ingested, quarantined, scored, ...).", ("stage",)),
-        PipelineMetric("runway_pipeline_predictions", "Rows the last batch scored, per fallback level.", ("level",)),
+        PipelineMetric(
+            "runway_pipeline_predictions",
+            "Rows per fallback level that served them: the batch the last batch run scored, the window the last monitoring run checked.",
+            ("level",),
+        ),
         PipelineMetric("runway_model_metric", "A model metric, per model, metric and stage (holdout, production, baseline).", ("model", "metric", "stage")),
         PipelineMetric("runway_drift_share", "Share of features flagged as drifted in the last monitored window (0-1).", ("model",)),
         PipelineMetric("runway_data_quality_violations", "Data quality violations in the last batch, per check.", ("check",)),
+        PipelineMetric("runway_drift_psi", "PSI of each numeric feature, reference vs the last monitored window.", ("model", "feature")),
+        PipelineMetric("runway_monitoring_alerts", "Alerts the last monitored window raised, per kind (drift, schema, output, ...).", ("model", "kind")),
+        PipelineMetric("runway_data_quarantined_rows", "Rows of the files the last ingest of a stream quarantined (0: all admitted).", ("stream",)),
+        PipelineMetric("runway_gate_decision", "1 for the promotion gate's last decision (promoted or rejected), 0 for the other.", ("model", "decision")),
     )
 }
+ALERT_KINDS = ("drift", "schema", "output", "performance")
+GATE_DECISIONS = ("promoted", "rejected")
 PIPELINE_LABELS = (*COMMON_LABELS, "pipeline")
 
 
@@ -368,6 +378,48 @@ def _write_prom(path: Path, reg: CollectorRegistry, names: set[str]) -> None:
     if kept:
         reg.register(_Families(kept))
     atomic_write_bytes(path, generate_latest(reg))
+
+
+# ------------------------------------------- figures of pipeline outputs --
+# Built from what the pipelines' steps return, so the run functions stay one
+# call: ``record_pipeline_metrics(settings, name, {...} | monitoring_figures(...))``.
+
+
+def monitoring_figures(model: str, assessment: Mapping[str, Any], decision: Mapping[str, Any]) -> dict[str, Any]:
+    """PSI per feature, alerts per kind and served-by counts of a monitoring run
+    (the ``assess_window`` and ``alerts_and_triggers`` outputs)."""
+    psi = [
+        ({"model": model, "feature": str(f["feature"])}, f["psi"])
+        for f in (assessment.get("drift") or {}).get("features", [])
+        if isinstance(f.get("psi"), (int, float)) and math.isfinite(f["psi"])
+    ]
+    kinds = dict.fromkeys(ALERT_KINDS, 0)
+    for a in decision.get("alerts") or []:
+        kinds[str(a.get("kind", "drift"))] = kinds.get(str(a.get("kind", "drift")), 0) + 1
+    out: dict[str, Any] = {"monitoring_alerts": [({"model": model, "kind": k}, n) for k, n in kinds.items()]}
+    if psi:
+        out["drift_psi"] = psi
+    served = assessment.get("served_by") or {}
+    if served:
+        out["pipeline_predictions"] = {str(level): n for level, n in served.items()}
+    return out
+
+
+def gate_figures(model: str, decision: Mapping[str, Any]) -> dict[str, Any]:
+    """The promotion gate's decision (``promote_model``'s output) as 1/0 per decision."""
+    last = "promoted" if decision.get("promote") or decision.get("stage") == "production" else "rejected"
+    return {"gate_decision": [({"model": model, "decision": d}, int(d == last)) for d in GATE_DECISIONS]}
+
+
+def record_quarantine(settings: Any, stream: str, rows: int) -> None:
+    """Rows the ingest of ``stream`` quarantined (0 when it admitted every file),
+    to ``<use case>/metrics/ingest_<stream>.prom`` (or the Pushgateway; one
+    file per stream, so one stream's ingest never resets another's). Never
+    raises: metrics do not decide whether a batch is admitted."""
+    try:
+        record_pipeline_metrics(settings, f"ingest_{stream}", {"data_quarantined_rows": {stream: rows}})
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("could not record the quarantined rows of %s: %s", stream, exc)
 
 
 def read_pipeline_metrics(path: str | os.PathLike[str]) -> dict[str, list[tuple[dict[str, str], float]]]:

@@ -746,3 +746,39 @@ def test_concurrent_requests_are_scored_together_and_answered_apart(world: World
         ]
         assert [p["prediction"] for p in answer["predictions"]] == pytest.approx([p["prediction"] for p in alone["predictions"]])
     assert answers[2]["predictions"][0]["level"] == "baseline"
+
+
+def test_small_requests_are_scored_together_on_the_loop_and_large_ones_in_the_thread(world: World) -> None:
+    import asyncio
+
+    ensure_production(world.settings, "2")
+    svc = online.build_service(world.settings)
+    svc.poll_once()
+    thread = online.MicroBatcher(svc)
+    inline = online.LoopBatcher(svc, thread, inline_rows=2)
+    small = [
+        {"rows": [row(world, "S0", "I0")]},
+        {"rows": [{"store_id": "S0", "item_id": "I1", "date": world.day, "price": "cheap", "on_promotion": False}]},  # its own 422
+        {"rows": [row(world, "S1", "I2"), row(world, "S2", "I3", on_promotion=True)]},
+    ]
+    large = {"rows": [row(world, f"S{k % STORES}", f"I{k % ITEMS}") for k in range(5)]}
+
+    async def go() -> list[Any]:
+        # submitted in one turn of the loop: one scoring pass for the small ones
+        return await asyncio.gather(*(inline.submit(p) for p in [*small, large]), return_exceptions=True)
+
+    try:
+        answers = asyncio.run(go())
+    finally:
+        thread.stop()
+    assert inline.batches == 1 and inline.requests == 2, "the two valid small requests: one pass"
+    assert thread.requests == 1, "the 5-row request went to the thread"
+    assert isinstance(answers[1], online.RequestValidationError) and [e["field"] for e in answers[1].errors] == ["price"]
+    for payload, body in zip([small[0], small[2], large], [answers[0], answers[2], answers[3]], strict=True):
+        answer = json.loads(body)
+        alone = svc.predict(payload)
+        assert [(p["row"], p["level"], p["store_id"], p["item_id"]) for p in answer["predictions"]] == [
+            (p["row"], p["level"], p["store_id"], p["item_id"]) for p in alone["predictions"]
+        ]
+        assert [p["prediction"] for p in answer["predictions"]] == pytest.approx([p["prediction"] for p in alone["predictions"]])
+        assert {p["level"] for p in answer["predictions"]} == {"production"}

@@ -216,3 +216,62 @@ def test_unreachable_pushgateway_falls_back_to_the_file(tmp_path: Path, monkeypa
     where = m.record_pipeline_metrics(_settings(tmp_path), "training", {"pipeline_last_run_success": 1})
     assert where.endswith("training.prom") and Path(where).is_file()
     assert "could not push" in caplog.text
+
+
+# ------------------------------------------------- monitoring / gate / ingest --
+
+
+def test_monitoring_prom_holds_psi_per_feature_alerts_and_served_by(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from runway.monitoring.drift import drift_report
+
+    monkeypatch.delenv(m.PUSHGATEWAY_ENV, raising=False)
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"price_rel_28d": rng.normal(1, 0.1, 4000), "units_lag_14d": rng.poisson(8, 4000).astype(float), "store": rng.choice(["a", "b"], 4000)})
+    cur = ref.sample(frac=0.5, random_state=1).reset_index(drop=True)
+    cur["price_rel_28d"] = cur["price_rel_28d"] * 1.4  # the drifted feature
+    drift = drift_report(ref, cur, n_jobs=1).to_dict()
+    assessment = {"drift": drift, "served_by": {"production": 1900, "baseline": 100}}
+    decision = {"alerts": [{"kind": "drift", "feature": "price_rel_28d"}, {"kind": "performance", "feature": "wape"}, {"kind": "drift", "feature": "x"}]}
+    s = _settings(tmp_path)
+    m.record_pipeline_metrics(s, "monitoring", {"pipeline_last_run_success": 1} | m.monitoring_figures("forecaster", assessment, decision))
+
+    text = (tmp_path / "tiny" / "metrics" / "monitoring.prom").read_text()
+    families = {f.name: f for f in text_string_to_metric_families(text)}  # prometheus_client's parser
+    psi = {s.labels["feature"]: s.value for s in families["runway_drift_psi"].samples}
+    assert set(psi) == {"price_rel_28d", "units_lag_14d"}, "one sample per numeric feature (PSI does not apply to a categorical)"
+    assert psi["price_rel_28d"] > 0.2 > psi["units_lag_14d"]
+    samples = _samples(text)
+    base = {"use_case": "tiny", "environment": "staging", "pipeline": "monitoring", "model": "forecaster"}
+    computed = next(f["psi"] for f in drift["features"] if f["feature"] == "price_rel_28d")
+    assert _value(samples, "runway_drift_psi", feature="price_rel_28d", **base) == pytest.approx(computed)
+    assert _value(samples, "runway_monitoring_alerts", kind="drift", **base) == 2
+    assert _value(samples, "runway_monitoring_alerts", kind="performance", **base) == 1
+    assert _value(samples, "runway_monitoring_alerts", kind="schema", **base) == 0, "known kinds are charted at 0, not missing"
+    assert _value(samples, "runway_pipeline_predictions", level="baseline", pipeline="monitoring") == 100
+
+
+def test_gate_decision_is_one_for_the_last_decision_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(m.PUSHGATEWAY_ENV, raising=False)
+    s = _settings(tmp_path)
+    path = tmp_path / "tiny" / "metrics" / "training.prom"
+    m.record_pipeline_metrics(s, "training", m.gate_figures("f", {"promote": True, "stage": "production"}))
+    assert _value(_samples(path.read_text()), "runway_gate_decision", decision="promoted") == 1
+    m.record_pipeline_metrics(s, "training", m.gate_figures("f", {"promote": False, "stage": "staging"}))
+    samples = _samples(path.read_text())
+    assert _value(samples, "runway_gate_decision", decision="rejected", model="f") == 1
+    assert _value(samples, "runway_gate_decision", decision="promoted", model="f") == 0
+
+
+def test_quarantined_rows_per_stream_do_not_overwrite_each_other(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(m.PUSHGATEWAY_ENV, raising=False)
+    s = _settings(tmp_path)
+    m.record_quarantine(s, "history", 0)
+    m.record_quarantine(s, "scoring", 37)
+    history = _samples((tmp_path / "tiny" / "metrics" / "ingest_history.prom").read_text())
+    scoring = _samples((tmp_path / "tiny" / "metrics" / "ingest_scoring.prom").read_text())
+    assert _value(history, "runway_data_quarantined_rows", stream="history") == 0
+    assert _value(scoring, "runway_data_quarantined_rows", stream="scoring", pipeline="ingest_scoring") == 37
+    m.record_quarantine(SimpleNamespace(use_case="x"), "scoring", 1)  # broken settings: logged, never raised
