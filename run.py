@@ -454,16 +454,15 @@ def cmd_fleet(settings: Settings, args: argparse.Namespace) -> int:
     from runway.fleet import progress
     from runway.fleet import report as report_lib
     from runway.fleet import tenants as tenants_lib
-    from runway.plugins import load_plugin
 
     tenants_lib.config(settings)  # a use case without tenants fails before ZenML starts
-    plugin = load_plugin(settings)
     batches: list[str] = []
-    if args.action == "all" and plugin.has("ensure_fleet_history"):
-        if plugin.hook("ensure_fleet_history")(settings.raw_dir, settings):
+    if args.action == "all":
+        from runway.fleet.simulate import ensure_fleet_data
+
+        wrote, starts = ensure_fleet_data(settings, args.weeks)
+        if wrote:
             print(f"fleet history written under {settings.raw_dir}")
-        starts = plugin.hook("live_batch_dates")(settings, args.weeks)
-        plugin.hook("write_fleet_live_batches")(settings.raw_dir, settings, starts)
         batches = [d.isoformat() for d in starts]
     if args.action in ("registry", "rollback"):
         return _fleet_registry(settings, args)

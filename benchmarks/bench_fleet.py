@@ -28,6 +28,7 @@ Peak RSS: ``ru_maxrss`` of the contestant's process plus its largest child
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -61,6 +62,23 @@ def _rss_mb() -> float:
     return round(own + kids, 1)
 
 
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process, its finished children and
+    its live descendants (the fleet's forkserver and its reaped workers): on a
+    shared machine the steadier figure beside wall time."""
+    import psutil
+
+    def total(t) -> float:
+        return t.user + t.system + t.children_user + t.children_system
+
+    me = psutil.Process()
+    out = total(me.cpu_times())
+    for kid in me.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            out += total(kid.cpu_times())
+    return round(out, 1)
+
+
 def prepare(workspace: Path, n: int, smoke: bool) -> None:
     import usecases.retail_demand as retail
 
@@ -79,9 +97,13 @@ def run_fleet(workspace: Path, n: int, smoke: bool) -> dict:
 
     ids = tenants_lib.discover(s)
     t0 = time.perf_counter()
+    c0 = _cpu_s()
     out = run_fleet_training(s, ids)
     wall = time.perf_counter() - t0
-    return {"seconds": round(wall, 1), "rss_mb": _rss_mb(), "counts": out["counts"], "chunks": out["chunks"]}
+    from runway.fleet.work import shutdown_pool
+
+    shutdown_pool()  # the workers' CPU time reaches their parent once they exit
+    return {"seconds": round(wall, 1), "cpu_s": round(_cpu_s() - c0, 1), "rss_mb": _rss_mb(), "counts": out["counts"], "chunks": out["chunks"]}
 
 
 def run_plain(workspace: Path, n: int, smoke: bool) -> dict:
@@ -102,7 +124,7 @@ def run_plain(workspace: Path, n: int, smoke: bool) -> dict:
     s = _settings(workspace, n, smoke)
     ids = tenants_lib.discover(s)
     col = tenants_lib.column(s)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_s()
     hist = data_lib.read_fleet(s, s.streams.history, ids).frame
     features_lib.sync(s, hist)
     frame, feats = features_lib.retrieve(s, hist)
@@ -123,6 +145,7 @@ def run_plain(workspace: Path, n: int, smoke: bool) -> dict:
         "seconds": round(t_feat + t_loop, 1),
         "features_seconds": round(t_feat, 1),
         "loop_seconds": round(t_loop, 1),
+        "cpu_s": round(_cpu_s() - c0, 1),
         "rss_mb": _rss_mb(),
         "median_wape": float(np.median([w[0] for w in wapes])),
     }
@@ -166,21 +189,24 @@ def main(argv: list[str] | None = None) -> int:
         ratio = fleet["seconds"] / plain["seconds"] if plain["seconds"] else float("nan")
         rows.append((n, fleet, plain, ratio))
         print(
-            f"{n} tenants: fleet {fleet['seconds']} s (peak RSS {fleet['rss_mb']} MB, {fleet['counts']}), plain loop {plain['seconds']} s "
-            f"(features {plain['features_seconds']} s + fits {plain['loop_seconds']} s, RSS {plain['rss_mb']} MB); ratio {ratio:.2f}x",
+            f"{n} tenants: fleet {fleet['seconds']} s, CPU {fleet['cpu_s']} s (peak RSS {fleet['rss_mb']} MB, {fleet['counts']}), "
+            f"plain loop {plain['seconds']} s, CPU {plain['cpu_s']} s "
+            f"(features {plain['features_seconds']} s + fits {plain['loop_seconds']} s, RSS {plain['rss_mb']} MB); ratio {ratio:.2f}x; "
+            f"load average {os.getloadavg()[0]:.1f}",
             flush=True,
         )
     lines = [
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "",
-        "| tenants | fleet s | fleet peak RSS MB | plain loop s (features + fits) | plain peak RSS MB | fleet / plain | fleet / plain fits only | outcome |",
+        "| tenants | fleet s (CPU s) | fleet peak RSS MB | plain loop s (features + fits) (CPU s) | plain peak RSS MB "
+        "| fleet / plain wall | fleet / plain CPU | outcome |",
         "|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for n, f, pl, r in rows:
-        fits = f["seconds"] / pl["loop_seconds"] if pl["loop_seconds"] else float("nan")
+        cpu = f["cpu_s"] / pl["cpu_s"] if pl["cpu_s"] else float("nan")
         lines.append(
-            f"| {n} | {f['seconds']} | {f['rss_mb']} | {pl['seconds']} ({pl['features_seconds']} + {pl['loop_seconds']}) | {pl['rss_mb']} "
-            f"| {r:.2f}x | {fits:.2f}x | {f['counts']} |"
+            f"| {n} | {f['seconds']} ({f['cpu_s']}) | {f['rss_mb']} | {pl['seconds']} ({pl['features_seconds']} + {pl['loop_seconds']}) ({pl['cpu_s']}) "
+            f"| {pl['rss_mb']} | {r:.2f}x | {cpu:.2f}x | {f['counts']} |"
         )
     text = "\n".join(lines)
     print(text)
