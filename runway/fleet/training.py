@@ -362,8 +362,7 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
             decision = gate_lib.decide(report, ts.promotion, candidate_sha256=sha, production_sha256=prod.sha if prod else None, evaluation_error=notes.get(t))
             beat_baseline = next((c.passed for c in decision.checks if c.name == "beats_baseline"), False)
             stage = "production" if decision.promote else ("staging" if beat_baseline and not decision.reason.startswith("duplicate") else "archived")
-            reg.set_stage(ts, name, version.id, stage)
-            reg.tag_version(name, version.id, [f"gate:{'promoted' if decision.promote else 'refused'}"])
+            reg.set_stage(ts, name, version.id, stage, add_tags=[f"gate:{'promoted' if decision.promote else 'refused'}"])
             serve = "own" if (decision.promote or has_own) else ("pooled" if pooled_v is not None else "baseline")
             entries.append(
                 _entry(

@@ -145,15 +145,12 @@ def register_version(
     return FleetVersion(model_name, str(mv.name), str(mv.id), None, tenant, sha, art.uri, meta), sha
 
 
-def set_stage(settings: Settings, model_name: str, version_id: str, stage: str) -> None:
-    """Stage change under the model's promotion lock; ``force`` moves the
-    version previously in that stage to archived (one per stage per model)."""
+def set_stage(settings: Settings, model_name: str, version_id: str, stage: str, add_tags: list[str] | None = None) -> None:
+    """Stage change (and ``add_tags``, in the same call) under the model's
+    promotion lock; ``force`` moves the version previously in that stage to
+    archived (one per stage per model)."""
     with promotion_lock(settings.environment.lock, settings.workspace, model_name):
-        Client().update_model_version(model_name, UUID(version_id), stage=stage, force=True)
-
-
-def tag_version(model_name: str, version_id: str, add: list[str]) -> None:
-    Client().update_model_version(model_name, UUID(version_id), add_tags=add)
+        Client().update_model_version(model_name, UUID(version_id), stage=stage, force=True, add_tags=add_tags or None)
 
 
 # --------------------------------------------------------- list / rollback --

@@ -29,7 +29,7 @@ def churn_fleet(tmp_path_factory):
         "churn_fleet",
         "local",
         {
-            "simulation": {"customers": 300, "history_weeks": 40, "live_weeks": 2},
+            "simulation": {"customers": 300, "history_weeks": 52, "live_weeks": 2},
             "tenants": {"ids": IDS},
             "model": {"name": f"test-churn-fleet-{uuid.uuid4().hex[:8]}", "params": {"max_iter": 40}},
             "evaluation": {"bootstrap_samples": 100},
@@ -54,7 +54,8 @@ def test_each_churn_tenant_has_its_own_classifier_and_gate(churn_fleet) -> None:
 
     s, train = churn_fleet["settings"], churn_fleet["train"]
     assert churn_fleet["ids"] == IDS and set(train["tenants"]) == set(IDS)
-    assert train["failed"] == {}
+    assert train["failed"] == {}, train["failed"]
+    assert train["pooled"] and train["pooled"]["version"], train["pooled"]
     for t in IDS:
         rec = train["tenants"][t]
         assert rec["status"] in ("promoted", "refused"), rec

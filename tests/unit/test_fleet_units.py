@@ -122,3 +122,26 @@ def test_merge_tables_updates_only_the_subsets_tenants(tmp_path) -> None:
     # The whole fleet recomputed: the new table as is.
     whole = features_lib.merge_tables(fs, {"sales_history": keyed.assign(x=0.0)}, tmp_path, "tenant")
     assert whole["sales_history"]["x"].tolist() == [0.0] * 4
+
+
+def test_cold_start_is_judged_in_the_splits_units(tmp_path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from runway.fleet.work import cold_start_reason
+
+    def frame(s, periods: int, freq: str) -> pd.DataFrame:
+        ts = pd.date_range("2024-01-01", periods=periods, freq=freq, tz="UTC")
+        return pd.DataFrame({s.timestamp: ts, s.target: np.ones(periods)})
+
+    retail = load_settings("retail_fleet", "local", {"environment": {"workspace": str(tmp_path)}})
+    # Daily: 35 warm-up + 28 holdout + 56 training days = 119.
+    assert cold_start_reason(frame(retail, 119, "D"), retail) is None
+    assert "55 training days" in (cold_start_reason(frame(retail, 118, "D"), retail) or "")
+    assert "min_history_days 200" in (cold_start_reason(frame(retail, 119, "D"), retail, 200) or "")
+    # Weekly snapshots (churn): 84 warm-up + 56 holdout days + 20 training dates, i.e. 40 weeks,
+    # not "160 labelled days" (that counted 36 weekly dates as too few).
+    churn = load_settings("churn_fleet", "local", {"environment": {"workspace": str(tmp_path / "c")}})
+    assert cold_start_reason(frame(churn, 40, "7D"), churn) is None
+    assert cold_start_reason(frame(churn, 30, "7D"), churn) is not None
+    assert "none after" in (cold_start_reason(frame(churn, 10, "7D"), churn) or "")
