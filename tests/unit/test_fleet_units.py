@@ -145,3 +145,15 @@ def test_cold_start_is_judged_in_the_splits_units(tmp_path) -> None:
     assert cold_start_reason(frame(churn, 40, "7D"), churn) is None
     assert cold_start_reason(frame(churn, 30, "7D"), churn) is not None
     assert "none after" in (cold_start_reason(frame(churn, 10, "7D"), churn) or "")
+
+
+def test_fleet_rollback_cli_refuses_in_one_line_before_zenml(tmp_path, capsys) -> None:
+    import run
+
+    base = ["fleet", "rollback", "--config", "retail_fleet", "--workspace", str(tmp_path)]
+    assert run.main(base) == run.EXIT_FAILED
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "error: fleet rollback needs the tenant: python run.py fleet rollback TENANT [--to VERSION]"
+    (tmp_path / "retail_fleet" / "raw" / "t0000" / "sales").mkdir(parents=True)
+    assert run.main([*base[:2], "t9999", *base[2:]]) == run.EXIT_FAILED
+    assert "'t9999' is not a tenant of use case 'retail_fleet'" in capsys.readouterr().err
