@@ -123,8 +123,13 @@ def _parser() -> argparse.ArgumentParser:
         "fleet", parents=[common], help="a model per tenant: train, infer, monitor or all for the use case's tenants (exit 3: some tenants failed)"
     )
     f.add_argument(
-        "action", choices=["train", "infer", "monitor", "all", "report"], help="all: data (simulated if absent), train, then score and monitor each batch"
+        "action",
+        choices=["train", "infer", "monitor", "all", "report", "registry", "rollback"],
+        help="all: data (simulated if absent), train, then per batch score, monitor and retrain the tenants monitoring flags; "
+        "registry: per-tenant production/staging versions with their metrics; rollback TENANT: its previous (or --to) version back to production",
     )
+    f.add_argument("tenant", nargs="?", help="with rollback: the tenant whose model to roll back")
+    f.add_argument("--to", dest="to_version", help="with rollback: version to restore (default: the one before the tenant's current production)")
     f.add_argument("--tenants", default=None, metavar="SELECTOR", help="ids or globs, comma-separated (t00*,t0100), first:N or @file (default: every tenant)")
     f.add_argument(
         "--batch", "--week", dest="batch", help="scoring batch date for infer/monitor (default: every batch present for all, the latest for infer/monitor)"
@@ -501,29 +506,65 @@ def cmd_promote_env(settings: Settings, args: argparse.Namespace) -> int:
 EXIT_PARTIAL = 3
 
 
+def _fleet_registry(settings: Settings, args: argparse.Namespace) -> int:
+    """`fleet registry [--tenants]` and `fleet rollback TENANT [--to VERSION]`."""
+    from runway.fleet import tenants as tenants_lib
+
+    if args.action == "rollback":
+        if not args.tenant:
+            raise ConfigError("fleet rollback needs the tenant: python run.py fleet rollback TENANT [--to VERSION]")
+        if args.tenant != tenants_lib.POOLED and args.tenant not in tenants_lib.discover(settings):
+            raise ConfigError(f"fleet rollback: '{args.tenant}' is not a tenant of use case '{settings.use_case}'")
+        _boot(settings)
+        from runway.governance import fleet_registry
+
+        rec = fleet_registry.rollback(settings, args.tenant, args.to_version)
+        was = rec["previous_production"]
+        print(f"{rec['model']} (tenant {args.tenant}): production is now v{rec['version']} (was v{was}); sha256 {rec['artifact_sha256']}")
+        return 0
+    wanted = tenants_lib.select(tenants_lib.discover(settings), args.tenants) if args.tenants else None
+    _boot(settings)
+    from runway.governance import fleet_registry
+
+    rows = fleet_registry.registry_rows(settings, wanted)
+    m = settings.evaluation.primary_metric
+    head = f"{'tenant':10s} {'model':36s} {'version':>7s} {'stage':10s} {m:>8s} {'baseline':>8s} {'holdout end':11s}"
+    print(head + "\n" + "-" * len(head))
+    for r in rows:
+        val, base = r.get(m), r.get(f"baseline_{m}")
+        print(
+            f"{r['tenant']:10s} {r['model'][:36]:36s} {r['version']:>7s} {r['stage']!s:10s} "
+            f"{'-' if val is None else f'{val:.4f}':>8s} {'-' if base is None else f'{base:.4f}':>8s} {str(r.get('holdout_end') or '-')[:10]:11s}"
+        )
+    if not rows:
+        print("(no production or staging fleet versions" + (" for the selected tenants)" if wanted is not None else "; run `python run.py fleet train`)"))
+    return 0
+
+
 def cmd_fleet(settings: Settings, args: argparse.Namespace) -> int:
     """Per-tenant training, inference and monitoring; exit 3 when some tenants failed."""
     from runway.fleet import progress
     from runway.fleet import report as report_lib
     from runway.fleet import tenants as tenants_lib
-    from runway.plugins import load_plugin
 
     tenants_lib.config(settings)  # a use case without tenants fails before ZenML starts
-    plugin = load_plugin(settings)
     batches: list[str] = []
-    if args.action == "all" and plugin.has("ensure_fleet_history"):
-        if plugin.hook("ensure_fleet_history")(settings.raw_dir, settings):
+    if args.action == "all":
+        from runway.fleet.simulate import ensure_fleet_data
+
+        wrote, starts = ensure_fleet_data(settings, args.weeks)
+        if wrote:
             print(f"fleet history written under {settings.raw_dir}")
-        starts = plugin.hook("live_batch_dates")(settings, args.weeks)
-        plugin.hook("write_fleet_live_batches")(settings.raw_dir, settings, starts)
         batches = [d.isoformat() for d in starts]
+    if args.action in ("registry", "rollback"):
+        return _fleet_registry(settings, args)
     selected = tenants_lib.select(tenants_lib.discover(settings), args.tenants)
     if args.action == "report":
         print(report_lib.table(settings))
         print(f"\nHTML: {report_lib.write_fleet_report(settings)[1]}")
         return 0
     _boot(settings)
-    from pipelines.fleet import run_fleet_inference, run_fleet_monitoring, run_fleet_training
+    from pipelines.fleet import retrain_flagged, run_fleet_inference, run_fleet_monitoring, run_fleet_training
     from pipelines.loop import scoring_batches_fleet
 
     failed: dict[str, str] = {}
@@ -546,7 +587,8 @@ def cmd_fleet(settings: Settings, args: argparse.Namespace) -> int:
             p = out["pooled"]
             print(f"  pooled model {p['model']} v{p['version']} -> {p['stage']}: {p['reason'][:160]}")
         failed.update(out["failed"])
-    for b in batches if args.action in ("infer", "all") else []:
+
+    def infer(b: str) -> None:
         progress.start(len(selected), f"fleet infer {b}")
         try:
             inf = run_fleet_inference(settings, selected, b)
@@ -554,7 +596,8 @@ def cmd_fleet(settings: Settings, args: argparse.Namespace) -> int:
             progress.stop()
         print(f"\n=== fleet inference {b}: {inf['rows']} rows, served by {inf.get('served_by', {})} -> {inf.get('written_to', '-')} ===")
         failed.update({t: f"infer {b}: {r}" for t, r in inf["failed"].items() if t not in failed})
-    for b in batches if args.action in ("monitor", "all") else []:
+
+    def monitor(b: str) -> dict:
         progress.start(len(selected), f"fleet monitor {b}")
         try:
             mon = run_fleet_monitoring(settings, selected, b)
@@ -563,6 +606,32 @@ def cmd_fleet(settings: Settings, args: argparse.Namespace) -> int:
         n_alerts = sum(len(v["alerts"]) for v in mon["tenants"].values())
         print(f"\n=== fleet monitoring {b}: {len(mon['tenants'])} tenants, {n_alerts} alert(s); report {mon.get('report')} ===")
         failed.update({t: f"monitor {b}: {r}" for t, r in mon["failed"].items() if t not in failed})
+        return mon
+
+    if args.action == "all":
+        # Batch by batch, as a schedule would: score, monitor, then retrain the
+        # tenants whose monitoring decided so before the next batch is scored.
+        for b in batches:
+            infer(b)
+            mon = monitor(b)
+            flagged = sorted(t for t, row in mon["tenants"].items() if row.get("retrain"))
+            if not flagged:
+                continue
+            progress.start(len(flagged), f"fleet retrain after {b}")
+            try:
+                re = retrain_flagged(settings, mon)
+            finally:
+                progress.stop()
+            if re is not None:
+                c = re["counts"]
+                print(f"\n=== fleet retraining after {b}: {len(flagged)} tenant(s) in {re['seconds']} s ===")
+                print("  " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
+                failed.update({t: f"retrain after {b}: {r}" for t, r in re["failed"].items() if t not in failed})
+    else:
+        for b in batches if args.action == "infer" else []:
+            infer(b)
+        for b in batches if args.action == "monitor" else []:
+            monitor(b)
     print("\n" + report_lib.table(settings))
     if failed:
         print(f"\n{len(failed)} tenant(s) failed:", file=sys.stderr)

@@ -72,19 +72,27 @@ def run_fleet_training(settings: Settings, tenant_ids: list[str], as_of: str | N
     t0 = time.perf_counter()
     run_key = uuid.uuid4().hex[:12]
     pipe = fleet_training_pipeline.with_options(run_name=f"fleet-training-{settings.use_case}-{{date}}-{{time}}")
-    run = pipe(
-        settings=settings,
-        tenant_ids=tenant_ids,
-        chunk_count=n,
-        run_key=run_key,
-        fingerprint=_fingerprint(settings, tenant_ids, settings.streams.history),
-        as_of=as_of,
-        pooled=pooled,
-    )
-    seconds = time.perf_counter() - t0
     from zenml.client import Client
 
+    from runway.fleet.training import remove_work_dir, work_dir
+
+    try:
+        run = pipe(
+            settings=settings,
+            tenant_ids=tenant_ids,
+            chunk_count=n,
+            run_key=run_key,
+            fingerprint=_fingerprint(settings, tenant_ids, settings.streams.history),
+            as_of=as_of,
+            pooled=pooled,
+        )
+    except BaseException:
+        remove_work_dir(work_dir(run_key))
+        raise
+    seconds = time.perf_counter() - t0
     run = Client().get_pipeline_run(run.id)
+    if run.status.is_finished:  # when a chunk failed the summary step did not run to remove the chunk frames
+        remove_work_dir(work_dir(run_key))
     step = run.steps.get("fleet_training_summary")
     if step is None or step.status.value != "completed":
         failed = {name: s.status.value for name, s in run.steps.items() if s.status.value not in ("completed", "cached")}
@@ -107,14 +115,26 @@ def run_fleet_monitoring(settings: Settings, tenant_ids: list[str], batch: str) 
 
     due = labels_due(pd.Timestamp(batch).date(), settings.schedule)
     pipe = fleet_monitoring_pipeline.with_options(run_name=f"fleet-monitoring-{settings.use_case}-{batch}-{{time}}")
+    as_of = pd.Timestamp(due, tz="UTC").isoformat()
     run = pipe(
         settings=settings,
         tenant_ids=tenant_ids,
         batch=batch,
-        as_of=pd.Timestamp(due, tz="UTC").isoformat(),
+        as_of=as_of,
         fingerprint=_fingerprint(settings, tenant_ids, settings.streams.history),
     )
     from zenml.client import Client
 
     run = Client().get_pipeline_run(run.id)
-    return {"run": run.name, **run.steps["monitor_fleet"].outputs["fleet_monitoring"][0].load()}
+    return {"run": run.name, "as_of": as_of, **run.steps["monitor_fleet"].outputs["fleet_monitoring"][0].load()}
+
+
+def retrain_flagged(settings: Settings, monitoring: dict) -> dict | None:
+    """Retrain the tenants whose monitoring of ``monitoring["batch"]`` decided
+    so (``retrain``), through the same sharded training run and gate, with the
+    labels known at that window's cut-off. ``None`` when no tenant asked."""
+    flagged = sorted(t for t, row in monitoring.get("tenants", {}).items() if row.get("retrain"))
+    if not flagged:
+        return None
+    as_of = monitoring.get("as_of")
+    return {**run_fleet_training(settings, flagged, as_of=as_of), "window": monitoring.get("batch"), "retrained": flagged}

@@ -56,6 +56,7 @@ def fleet_training_summary(settings: Settings, plan: dict) -> tuple[Annotated[di
             with fileio.open(path, "r") as fh:
                 chunks.append(json.loads(fh.read()))
     summary = training_lib.summarize(plan, chunks)
+    training_lib.remove_work_dir(plan["work_dir"])  # the chunk frames are intermediates (run_fleet_training also removes them if a chunk failed)
     html, path = report_lib.write_fleet_report(settings)
     summary["report"] = str(path)
     log_metadata({"counts": summary["counts"], "report_path": str(path)})

@@ -521,8 +521,9 @@ class TenantsConfig(_Strict):
     chunk_size: int = Field(100, ge=1, le=100)
     # Processes that fit tenants inside a chunk step.
     workers: int = Field(2, ge=1, le=64)
-    # Cold start: a tenant with fewer labelled days than this (default
-    # split.min_train_days + split.holdout_days) is served by the pooled fleet model.
+    # Cold start: a tenant whose labelled history leaves fewer than
+    # split.min_train_days training dates after the warm-up and the holdout,
+    # or has fewer labelled days than this, is served by the pooled fleet model.
     min_history_days: int | None = Field(None, ge=1)
     # Train the pooled fleet model (all tenants, tenant as a feature).
     pooled: bool = True

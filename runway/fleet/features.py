@@ -15,15 +15,20 @@ with the tenant: ``fleet_settings`` adds the tenant column to
 
 from __future__ import annotations
 
+import hashlib
+import json
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from runway.config import Settings
+from runway.data.io import atomic_write_bytes
 from runway.features import engine as engine_lib
 from runway.features import frames as frames_lib
 from runway.features import store as fs_lib
+from runway.features.naming import view_join_keys
 from runway.fleet import tenants as tenants_lib
 
 TENANT_CODE = "__tenant_code__"  # the pooled model's tenant feature
@@ -63,15 +68,90 @@ def feature_rows(fs: Settings, history: pd.DataFrame, scoring: pd.DataFrame | No
     return pd.concat([history, new], ignore_index=True)
 
 
+def merge_tables(fs: Settings, tables: dict[str, pd.DataFrame], data_dir: Path, column: str) -> dict[str, pd.DataFrame]:
+    """``tables`` (computed for some tenants) merged into what ``data_dir``
+    already holds, so a ``--tenants`` subset updates only its tenants: a
+    tenant-keyed table keeps every other tenant's rows and replaces the
+    subset's; a shared table (e.g. the calendar, keyed by date) keeps its
+    rows and takes the new ones where the keys meet."""
+    out: dict[str, pd.DataFrame] = {}
+    for name, new in tables.items():
+        path = data_dir / f"{name}.parquet"
+        if not path.exists():
+            out[name] = new
+            continue
+        if column in new.columns:
+            mine = set(new[column].astype(str).unique())
+            others = pd.read_parquet(path, columns=[column])[column].astype(str)
+            if others.isin(mine).all():
+                out[name] = new  # the whole fleet (or more) recomputed: nothing else to keep
+                continue
+            old = pd.read_parquet(path, filters=[(column, "not in", sorted(mine))])
+            out[name] = pd.concat([old, new], ignore_index=True) if len(old) else new
+        else:
+            view = next((v for v in fs.features.views if v.name == name), None)
+            keys = [*(view_join_keys(fs, view) if view is not None else []), engine_lib.EVENT_TIMESTAMP]
+            old = pd.read_parquet(path)
+            merged = pd.concat([old, new], ignore_index=True)
+            out[name] = merged.drop_duplicates(subset=keys, keep="last").sort_values(keys).reset_index(drop=True)
+    return out
+
+
 def sync(settings: Settings, history: pd.DataFrame, scoring: pd.DataFrame | None = None) -> dict[str, int]:
-    """Compute every tenant's feature tables in one pass, write them and
-    ``feast apply`` the fleet's project. Returns rows per table."""
+    """Compute the tenants' feature tables (those in ``history``) in one
+    pass, merge them into the fleet's tables (other tenants' rows are kept),
+    write them and ``feast apply`` the fleet's project when its definitions
+    changed. Returns rows per table written."""
     fs = fleet_settings(settings)
     tables = engine_lib.compute_feature_tables(feature_rows(fs, history, scoring), fs)
-    engine_lib.write_feature_tables(tables, fs_lib.feature_data_dir(fs))
-    store = fs_lib.open_store(fs)
-    fs_lib.apply(store, fs)
+    data_dir = fs_lib.feature_data_dir(fs)
+    tables = merge_tables(fs, tables, data_dir, tenants_lib.column(settings))
+    engine_lib.write_feature_tables(tables, data_dir)
+    ensure_applied(fs)
     return {k: len(v) for k, v in tables.items()}
+
+
+def definitions_hash(fs: Settings) -> str:
+    """What ``feast apply`` builds the fleet's objects from: entities, views,
+    the contract's columns and keys, the Feast project and stores' kinds, the
+    repo (no secret: the registry URL is not part of it)."""
+    feast = fs.environment.feast
+    blob = {
+        "use_case": fs.use_case,
+        "env": fs.environment.name,
+        "entities": [e.model_dump(mode="json") for e in fs.entities],
+        "features": fs.features.model_dump(mode="json"),
+        "contract": fs.contract.model_dump(mode="json"),
+        "stores": [feast.online_store, feast.offline_store],
+        "repo": str(fs_lib.feature_data_dir(fs)),
+    }
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _applied_marker(fs: Settings) -> Path:
+    return fs.workspace_path("feast", f"{fs.use_case}.applied")
+
+
+def _in_registry(store, service: str) -> bool:
+    try:
+        store.get_feature_service(service)
+        return True
+    except Exception:  # noqa: BLE001 - not in the registry (removed, another registry): apply again
+        return False
+
+
+def ensure_applied(fs: Settings) -> bool:
+    """``feast apply`` the fleet's project unless the registry already holds
+    the same definitions (a marker with their hash, and the feature service
+    is in the registry); returns whether it applied. Saves ~10 s per command."""
+    marker = _applied_marker(fs)
+    digest = definitions_hash(fs)
+    store = fs_lib.open_store(fs)
+    if marker.exists() and marker.read_text().strip() == digest and _in_registry(store, fs.features.service_name):
+        return False
+    fs_lib.apply(store, fs)
+    atomic_write_bytes(marker, digest.encode())
+    return True
 
 
 def retrieve(settings: Settings, rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

@@ -60,21 +60,31 @@ def _f(v, fmt: str = "{:.3f}") -> str:
     return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else fmt.format(v)
 
 
-def _kpi(row: dict) -> str:
-    k = row.get("kpi") or {}
-    v = k.get("total_cost")
-    return _f(v, "{:,.0f}") if v is not None else "-"
+def kpi_headline(settings: Settings) -> str | None:
+    """The KPI column the report shows: the plug-in's first ``KPI_HEADLINE``
+    name (the core names no use-case column), else none."""
+    from runway.plugins import load_plugin
+
+    plugin = load_plugin(settings)
+    names = tuple(plugin.hook("KPI_HEADLINE")) if plugin.has("KPI_HEADLINE") else ()
+    return str(names[0]) if names else None
+
+
+def _kpi(row: dict, name: str | None) -> str:
+    v = (row.get("kpi") or {}).get(name) if name else None
+    return _f(v, "{:,.0f}") if isinstance(v, (int, float)) else "-"
 
 
 def table(settings: Settings, limit: int = 25) -> str:
     rs = rows(settings)
-    head = f"{'tenant':10s} {'window':10s} {'drift':7s} {'live':>7s} {'holdout':>7s} {'gap':>7s} {'KPI':>9s} "
+    kpi = kpi_headline(settings)
+    head = f"{'tenant':10s} {'window':10s} {'drift':7s} {'live':>7s} {'holdout':>7s} {'gap':>7s} {(kpi or 'KPI')[:9]:>9s} "
     head += f"{'fallback':>8s} {'stale d':>7s} {'alerts':>6s} serving"
     lines = [head, "-" * len(head)]
     for r in rs[:limit]:
         lines.append(
             f"{r['tenant']:10s} {r.get('window') or '-':10s} {r['drift']:7s} {_f(r.get('live')):>7s} {_f(r.get('holdout')):>7s} {_f(_gap(r), '{:+.0%}'):>7s} "
-            f"{_kpi(r):>9s} {_f(r.get('fallback_share'), '{:.0%}'):>8s} {_f(r.get('staleness_days'), '{:d}'):>7s} "
+            f"{_kpi(r, kpi):>9s} {_f(r.get('fallback_share'), '{:.0%}'):>8s} {_f(r.get('staleness_days'), '{:d}'):>7s} "
             f"{len(r.get('alerts') or []):>6d} {r.get('serving') or '-'}"
         )
     if len(rs) > limit:
@@ -84,12 +94,13 @@ def table(settings: Settings, limit: int = 25) -> str:
 
 def render(settings: Settings) -> str:
     e = html.escape
+    kpi = kpi_headline(settings)
     body = []
     for r in rows(settings):
         link = f'<a href="{e(Path(r["report"]).as_uri())}">{e(r["tenant"])}</a>' if r.get("report") else e(r["tenant"])
         body.append(
             f"<tr class='{e(r['drift'])}'><td>{link}</td><td>{e(r.get('window') or '-')}</td><td>{e(r['drift'])}</td><td>{_f(r.get('live'))}</td>"
-            f"<td>{_f(r.get('holdout'))}</td><td>{_f(_gap(r), '{:+.0%}')}</td><td>{_kpi(r)}</td><td>{_f(r.get('fallback_share'), '{:.0%}')}</td>"
+            f"<td>{_f(r.get('holdout'))}</td><td>{_f(_gap(r), '{:+.0%}')}</td><td>{_kpi(r, kpi)}</td><td>{_f(r.get('fallback_share'), '{:.0%}')}</td>"
             f"<td>{_f(r.get('staleness_days'), '{:d}')}</td><td>{len(r.get('alerts') or [])}</td><td>{e(str(r.get('serving') or '-'))}</td></tr>"
         )
     m = settings.evaluation.primary_metric
@@ -100,7 +111,7 @@ tr.alert td{{background:#fdd}}tr.warn td{{background:#ffe9c6}}</style></head><bo
 <p>Ranked by drift severity, alerts, then live {e(m)} against the serving version's holdout value.
 Fallback share: rows not served by the tenant's own production model.</p>
 <table><tr><th>tenant</th><th>window</th><th>drift</th><th>live {e(m)}</th><th>holdout {e(m)}</th><th>gap</th>
-<th>KPI total cost</th><th>fallback</th><th>staleness (days)</th><th>alerts</th><th>serving</th></tr>
+<th>KPI {e((kpi or "-").replace("_", " "))}</th><th>fallback</th><th>staleness (days)</th><th>alerts</th><th>serving</th></tr>
 {"".join(body)}</table></body></html>"""
 
 

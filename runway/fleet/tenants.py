@@ -148,10 +148,7 @@ def chunks(tenants: list[str], size: int) -> list[list[str]]:
 
 
 def min_history_days(settings: Settings) -> int:
-    """Labelled days a tenant needs for its own model (else: the pooled one)."""
-    from runway.features.frames import warmup_cutoff
-
-    cfg = config(settings)
-    # Never below what the split itself needs (warm-up + training days + holdout).
-    needed = warmup_cutoff(settings).days + settings.split.min_train_days + settings.split.holdout_days
-    return max(cfg.min_history_days or needed, needed)
+    """Labelled dates a tenant needs for its own model beyond what the split
+    itself needs (``runway.fleet.work.cold_start_reason``): the use case's
+    ``tenants.min_history_days``, else 0."""
+    return config(settings).min_history_days or 0

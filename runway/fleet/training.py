@@ -36,6 +36,7 @@ from runway.governance.decision_log import DecisionLog, git_commit, open_log
 from runway.modeling import artifact as modeling_lib
 
 POOLED_MAX_ROWS = 200_000
+POOLED_SAMPLE_ROWS = 2 * POOLED_MAX_ROWS  # rows sampled from the chunks' frames for the pooled model
 SERVING_ACTIONS = ("promote", "reject", "serve_pooled", "failed", "rollback")
 
 
@@ -75,6 +76,22 @@ def work_dir(run_key: str) -> str:
     return os.path.join(Client().active_stack.artifact_store.path, "fleet", run_key)
 
 
+def remove_work_dir(path: str) -> bool:
+    """Delete a run's chunk frames and results once the run is summarized:
+    they are intermediates (the models, metrics and decisions live in the
+    registry and the decision log), and a fleet of 1,000 leaves ~100 MB per
+    run. Returns whether something was removed; never raises."""
+    from zenml.io import fileio
+
+    try:
+        if fileio.exists(path):
+            fileio.rmtree(path)
+            return True
+    except Exception:  # noqa: BLE001 - clean-up is best effort: an unreachable store keeps the frames, nothing else breaks
+        return False
+    return False
+
+
 def _entry(settings: Settings, tenant: str, model: str, **fields: Any) -> dict:
     return {"use_case": settings.use_case, "tenant": tenant, "model": model, "git_commit": git_commit(), "env": settings.environment.name, **fields}
 
@@ -96,13 +113,39 @@ def prepare(
         raise RuntimeError(f"every tenant failed before training: {json.dumps(failed)[:2000]}")
     history = batch.frame
     tables = features_lib.sync(settings, history)
-    frame, features = features_lib.retrieve(settings, history)
     codes = features_lib.tenant_codes(tenant_ids)
-    frame = features_lib.with_tenant_code(frame, col, codes)
+    base = work_dir(run_key)
+    groups = tenants_lib.chunks(ok, max(1, -(-len(ok) // chunk_count)))
+    groups += [[] for _ in range(chunk_count - len(groups))]
+    train_pool = pooled and tenants_lib.config(settings).pooled
+    # Features are retrieved chunk by chunk (a fleet-wide retrieval held every
+    # tenant's frame at once); the pooled model trains on a per-tenant sample
+    # taken from each chunk's frame.
+    share = min(1.0, POOLED_SAMPLE_ROWS / max(1, len(history)))
+    samples: list[pd.DataFrame] = []
+    features: list[str] = []
+    empty: pd.DataFrame | None = None
+    for k, group in enumerate(groups):
+        if not group:
+            continue
+        h_k = history[history[col].isin(group)]
+        f_k, features = features_lib.retrieve(settings, h_k)
+        f_k = features_lib.with_tenant_code(f_k, col, codes)
+        _write_parquet(f_k, os.path.join(base, f"frame-{k}.parquet"))
+        _write_parquet(h_k, os.path.join(base, f"history-{k}.parquet"))
+        if train_pool:
+            samples.append(f_k if share >= 1.0 else f_k.groupby(col, group_keys=False).sample(frac=share, random_state=k))
+        if empty is None:
+            empty = f_k.iloc[:0]
+        del f_k
+    for k, group in enumerate(groups):
+        if not group:
+            _write_parquet(empty if empty is not None else pd.DataFrame(), os.path.join(base, f"frame-{k}.parquet"))
+            _write_parquet(history.iloc[:0], os.path.join(base, f"history-{k}.parquet"))
     pooled_out = None
-    if pooled and tenants_lib.config(settings).pooled:
+    if train_pool:
         try:
-            pooled_out = train_pooled(settings, frame, history, features, codes, materializer, run_id)
+            pooled_out = train_pooled(settings, pd.concat(samples, ignore_index=True), history, features, codes, materializer, run_id)
         except Exception as exc:  # noqa: BLE001 - the fleet trains on; the previous pooled production (if any) keeps serving
             pooled_out = {
                 "model": tenants_lib.pooled_model_name(settings),
@@ -111,12 +154,7 @@ def prepare(
                 "promote": False,
                 "reason": f"pooled model failed: {exc}",
             }
-    base = work_dir(run_key)
-    groups = tenants_lib.chunks(ok, max(1, -(-len(ok) // chunk_count)))
-    groups += [[] for _ in range(chunk_count - len(groups))]
-    for k, group in enumerate(groups):
-        _write_parquet(frame[frame[col].isin(group)], os.path.join(base, f"frame-{k}.parquet"))
-        _write_parquet(history[history[col].isin(group)], os.path.join(base, f"history-{k}.parquet"))
+        samples.clear()
     if failed:
         decision_log(settings).append_many(
             [
@@ -324,8 +362,7 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
             decision = gate_lib.decide(report, ts.promotion, candidate_sha256=sha, production_sha256=prod.sha if prod else None, evaluation_error=notes.get(t))
             beat_baseline = next((c.passed for c in decision.checks if c.name == "beats_baseline"), False)
             stage = "production" if decision.promote else ("staging" if beat_baseline and not decision.reason.startswith("duplicate") else "archived")
-            reg.set_stage(ts, name, version.id, stage)
-            reg.tag_version(name, version.id, [f"gate:{'promoted' if decision.promote else 'refused'}"])
+            reg.set_stage(ts, name, version.id, stage, add_tags=[f"gate:{'promoted' if decision.promote else 'refused'}"])
             serve = "own" if (decision.promote or has_own) else ("pooled" if pooled_v is not None else "baseline")
             entries.append(
                 _entry(

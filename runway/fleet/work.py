@@ -31,7 +31,7 @@ class TenantJob:
     frame: pd.DataFrame  # the tenant's feature frame (labelled and not)
     history: pd.DataFrame  # the tenant's raw history (for the baseline)
     features: list[str]
-    min_history_days: int
+    min_history_days: int  # tenants.min_history_days (0: the split's rule only, see cold_start_reason)
     reference: ModelArtifact | None = None  # production, or the pooled model for a tenant it serves
     reference_version: str | None = None
 
@@ -52,6 +52,30 @@ def labelled_days(frame: pd.DataFrame, settings: Settings) -> int:
     return int(lab[settings.timestamp].dt.normalize().nunique())
 
 
+def cold_start_reason(frame: pd.DataFrame, settings: Settings, min_history_days: int = 0) -> str | None:
+    """Why the tenant's labelled history cannot train its own model yet
+    (None: it can). The split's own rule, in its own units: after the
+    warm-up (calendar days) and the holdout (the last ``holdout_days``
+    calendar days), at least ``split.min_train_days`` distinct training
+    dates, so weekly snapshots and daily rows are judged alike; and at least
+    ``tenants.min_history_days`` labelled dates when the use case sets it."""
+    days = labelled_days(frame, settings)
+    if days < min_history_days:
+        return f"{days} labelled days < tenants.min_history_days {min_history_days}"
+    usable = frames_lib.drop_warmup(frame.dropna(subset=[settings.target]), settings) if days else frame.iloc[:0]
+    ts, split = settings.timestamp, settings.split
+    if usable.empty:
+        return f"{days} labelled days, none after the {frames_lib.warmup_cutoff(settings).days}-day warm-up"
+    cut = usable[ts].max() - pd.Timedelta(days=split.holdout_days - 1)
+    train_days = int(usable.loc[usable[ts] < cut, ts].dt.normalize().nunique())
+    if train_days < split.min_train_days:
+        return (
+            f"{days} labelled days: {train_days} training days after the warm-up and the {split.holdout_days}-day holdout "
+            f"< split.min_train_days {split.min_train_days}"
+        )
+    return None
+
+
 def fit_and_evaluate(job: TenantJob) -> TenantFit:
     """Fit the tenant's candidate on its training window and evaluate it
     against its baseline and its reference on the same holdout rows. Never
@@ -60,8 +84,8 @@ def fit_and_evaluate(job: TenantJob) -> TenantFit:
     s = job.settings
     try:
         days = labelled_days(job.frame, s)
-        if days < job.min_history_days:
-            return TenantFit(job.tenant, "cold_start", f"{days} labelled days < {job.min_history_days} needed for its own model", labelled_days=days)
+        if (why := cold_start_reason(job.frame, s, job.min_history_days)) is not None:
+            return TenantFit(job.tenant, "cold_start", f"{why}: not enough for its own model", labelled_days=days)
         usable = frames_lib.drop_warmup(job.frame.dropna(subset=[s.target]), s)
         train, holdout = modeling_lib.time_split(usable, s.timestamp, s.split)
         # A feature with no value in this tenant's training window (e.g. a

@@ -145,12 +145,72 @@ def register_version(
     return FleetVersion(model_name, str(mv.name), str(mv.id), None, tenant, sha, art.uri, meta), sha
 
 
-def set_stage(settings: Settings, model_name: str, version_id: str, stage: str) -> None:
-    """Stage change under the model's promotion lock; ``force`` moves the
-    version previously in that stage to archived (one per stage per model)."""
+def set_stage(settings: Settings, model_name: str, version_id: str, stage: str, add_tags: list[str] | None = None) -> None:
+    """Stage change (and ``add_tags``, in the same call) under the model's
+    promotion lock; ``force`` moves the version previously in that stage to
+    archived (one per stage per model)."""
     with promotion_lock(settings.environment.lock, settings.workspace, model_name):
-        Client().update_model_version(model_name, UUID(version_id), stage=stage, force=True)
+        Client().update_model_version(model_name, UUID(version_id), stage=stage, force=True, add_tags=add_tags or None)
 
 
-def tag_version(model_name: str, version_id: str, add: list[str]) -> None:
-    Client().update_model_version(model_name, UUID(version_id), add_tags=add)
+# --------------------------------------------------------- list / rollback --
+
+LISTED_STAGES = (ModelStages.PRODUCTION.value, ModelStages.STAGING.value)
+
+
+def registry_rows(settings: Settings, tenant_ids: list[str] | None = None) -> list[dict]:
+    """Per tenant (and the pooled model), its production and staging versions
+    with their performance metadata, from one paginated call per stage."""
+    m = settings.evaluation.primary_metric
+    wanted = set(tenant_ids) if tenant_ids is not None else None
+    rows = []
+    for stage in LISTED_STAGES:
+        for v in list_fleet_versions(settings, stage):
+            tenant = v.tenant or str(v.metadata.get("tenant") or "")
+            if wanted is not None and tenant not in wanted:
+                continue
+            rows.append(
+                {
+                    "tenant": tenant,
+                    "model": v.model,
+                    "version": v.version,
+                    "stage": v.stage or stage,
+                    m: v.metadata.get(m),
+                    f"baseline_{m}": v.metadata.get(f"baseline_{m}"),
+                    "holdout_rows": v.metadata.get("holdout_rows"),
+                    "holdout_end": v.metadata.get("holdout_end"),
+                    "artifact_sha256": v.sha,
+                }
+            )
+    order = {s: i for i, s in enumerate(LISTED_STAGES)}
+    return sorted(rows, key=lambda r: (r["tenant"], order.get(str(r["stage"]), 9), -_number(r["version"])))
+
+
+def _number(version: str) -> int:
+    try:
+        return int(version)
+    except ValueError:
+        return 0
+
+
+def rollback(settings: Settings, tenant: str, to_version: str | None = None, reason: str = "manual rollback") -> dict:
+    """Make the tenant's previous production version (or ``to_version``)
+    production again: the one locked ``set_production`` path (intent record,
+    one production per model), logged in the signed decision log with the
+    tenant, so the fleet's serving index and integrity checks follow it."""
+    from runway.governance import registry
+
+    name = tenants_lib.pooled_model_name(settings) if tenant == tenants_lib.POOLED else tenants_lib.model_name(settings, tenant)
+    if not registry.list_versions(name):
+        raise registry.RegistryError(f"tenant '{tenant}' has no model '{name}' in the registry: train it first (python run.py fleet train --tenants {tenant})")
+    current = registry.production(name)
+    if to_version is None:
+        history = registry.decision_log(settings).production_history(name)
+        earlier = [v for v in history if current is None or v != current.version]
+        if not earlier:
+            raise registry.RegistryError(f"no earlier production version of '{name}' (tenant {tenant}) in the decision log to roll back to")
+        to_version = earlier[-1]
+    if current is not None and current.version == to_version:
+        raise registry.RegistryError(f"version {to_version} of '{name}' is already production")
+    extra = {"use_case": settings.use_case, "tenant": tenant, "stage": ModelStages.PRODUCTION.value, "serving": "own"}
+    return registry.set_production(settings, name, str(to_version), action="rollback", reason=reason, extra=extra)

@@ -196,3 +196,94 @@ def test_cold_start_then_its_own_model_through_the_same_gate(fleet) -> None:
 
 
 os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+
+
+def _promoted_tenant(fleet) -> str:
+    return next(t for t in ("t0000", "t0003") if fleet["train"]["tenants"][t]["status"] == "promoted")
+
+
+def _tenant_rows(fs) -> dict[str, dict[str, int]]:
+    from runway.features.store import feature_data_dir
+
+    out = {}
+    for p in sorted(feature_data_dir(fs).glob("*.parquet")):
+        df = pd.read_parquet(p)
+        if "tenant" in df.columns:
+            out[p.stem] = df["tenant"].value_counts().to_dict()
+    return out
+
+
+def test_retraining_flagged_tenants_keeps_the_others_features_and_cleans_up(fleet) -> None:
+    """What `fleet all` does after monitoring: only the flagged tenant is
+    retrained (same run shape, same gate); the fleet's feature tables keep
+    every other tenant's rows; no chunk frame is left in the artifact store;
+    the unchanged Feast definitions are not applied again."""
+    from zenml.client import Client
+
+    from pipelines.fleet import retrain_flagged
+    from runway.fleet import features as features_lib
+    from runway.fleet import tenants as tenants_lib
+    from runway.governance import fleet_registry as reg
+
+    s, t = fleet["settings"], _promoted_tenant(fleet)
+    fs = features_lib.fleet_settings(s)
+    before = _tenant_rows(fs)
+    others = {"t0000", "t0001", "t0002", "t0003"} - {t}
+    assert all(o in before["sales_history"] for o in others)
+    n_versions = {v.model: 0 for v in reg.list_fleet_versions(s)}
+    for v in reg.list_fleet_versions(s):
+        n_versions[v.model] += 1
+    mon = fleet["monitor"][-1]
+    assert mon["as_of"] and all("retrain" in row for row in mon["tenants"].values())
+    flagged = {**mon, "tenants": {k: {**row, "retrain": k == t} for k, row in mon["tenants"].items()}}
+    assert retrain_flagged(s, {**mon, "tenants": {k: {**row, "retrain": False} for k, row in mon["tenants"].items()}}) is None
+    out = retrain_flagged(s, flagged)
+    assert out is not None and out["retrained"] == [t] and set(out["tenants"]) == {t}
+    assert out["tenants"][t]["status"] in ("promoted", "refused"), out["tenants"][t]
+    after_versions: dict[str, int] = {}
+    for v in reg.list_fleet_versions(s):
+        after_versions[v.model] = after_versions.get(v.model, 0) + 1
+    assert after_versions[tenants_lib.model_name(s, t)] == n_versions[tenants_lib.model_name(s, t)] + 1
+    for o in others - {"t0001"}:
+        assert after_versions.get(tenants_lib.model_name(s, o)) == n_versions.get(tenants_lib.model_name(s, o)), o
+    after = _tenant_rows(fs)
+    for table, counts in before.items():
+        for o in others:
+            assert after[table].get(o) == counts.get(o), (table, o)
+        assert after[table].get(t), table
+    entry = [e for e in _log(s) if e.get("tenant") == t][-1]
+    assert entry["action"] in ("promote", "reject") and entry["version"] == out["tenants"][t]["version"]
+    fleet_dir = Path(Client().active_stack.artifact_store.path) / "fleet"
+    assert not fleet_dir.exists() or list(fleet_dir.iterdir()) == []
+    assert features_lib.ensure_applied(fs) is False
+
+
+def test_fleet_registry_lists_and_rolls_back_one_tenant(fleet) -> None:
+    from runway.fleet import tenants as tenants_lib
+    from runway.fleet.training import decision_log, serving_index
+    from runway.governance import fleet_registry as reg
+    from runway.governance.registry import RegistryError
+
+    s, t = fleet["settings"], _promoted_tenant(fleet)
+    rows = reg.registry_rows(s, [t, "t0002"])
+    assert rows and {r["tenant"] for r in rows} <= {t, "t0002"}
+    assert all(r["stage"] in ("production", "staging") and r["wape"] is not None and r["artifact_sha256"] for r in rows)
+    assert [r["stage"] for r in rows if r["tenant"] == t].count("production") == 1
+    name = tenants_lib.model_name(s, t)
+    current = reg.production_index(s)[name].version
+    other = next(v.version for v in reg.list_fleet_versions(s) if v.model == name and v.version != current)
+    untouched = {m: v.version for m, v in reg.production_index(s).items() if m != name}
+    rec = reg.rollback(s, t, other)
+    assert rec["tenant"] == t and rec["action"] == "rollback" and rec["previous_production"] == current
+    prod = reg.production_index(s)
+    assert prod[name].version == other
+    assert {m: v.version for m, v in prod.items() if m != name} == untouched  # no other tenant moved
+    assert reg.load_model(prod[name], decision_log(s).promoted_index()) is not None  # serves: the log holds its sha256
+    assert serving_index(s)[t] == "own"
+    back = reg.rollback(s, t)  # default: the production before this one
+    assert back["version"] == current and reg.production_index(s)[name].version == current
+    assert decision_log(s).verify() == []
+    with pytest.raises(RegistryError, match="already production"):
+        reg.rollback(s, t, current)
+    with pytest.raises(RegistryError, match="no model"):
+        reg.rollback(s, "t0004")

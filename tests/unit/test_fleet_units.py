@@ -74,3 +74,86 @@ def test_progress_line_counts_and_eta() -> None:
     p.update(failed=1)
     line = p.line()
     assert "2/4" in line and "done 1 failed 1 remaining 2" in line and "ETA" in line
+
+
+def _fleet_state(tmp_path, use_case: str, kpi: dict) -> object:
+    import json
+
+    s = load_settings(use_case, "local", {"environment": {"workspace": str(tmp_path)}})
+    p = tenants_lib.fleet_path(s, "state.json")
+    p.parent.mkdir(parents=True)
+    row = {"tenant": "t0000", "window": "2025-01-06", "drift": "ok", "live": 0.3, "holdout": 0.25, "fallback_share": 0.0, "staleness_days": 7}
+    p.write_text(json.dumps({"t0000": {**row, "kpi": kpi, "alerts": [], "report": ""}}))
+    return s
+
+
+def test_fleet_report_kpi_is_the_plugins_headline(tmp_path) -> None:
+    from runway.fleet import report as report_lib
+
+    s = _fleet_state(tmp_path, "retail_fleet", {"total_cost": 1234.0, "lost_sales": 99.0})
+    assert report_lib.kpi_headline(s) == "total_cost"
+    table = report_lib.table(s)
+    assert "total_cos" in table.splitlines()[0] and "1,234" in table
+    assert "<th>KPI total cost</th>" in report_lib.render(s)
+    # Another plug-in's headline names another column: the core does not assume one.
+    c = _fleet_state(tmp_path / "c", "churn", {"net_value": 5678.0, "total_cost": 1.0})
+    assert report_lib.kpi_headline(c) == "net_value"
+    assert "5,678" in report_lib.table(c) and "<th>KPI net value</th>" in report_lib.render(c)
+
+
+def test_merge_tables_updates_only_the_subsets_tenants(tmp_path) -> None:
+    import pandas as pd
+
+    from runway.fleet import features as features_lib
+
+    s = load_settings("retail_fleet", "local", {"environment": {"workspace": str(tmp_path)}})
+    fs = features_lib.fleet_settings(s)
+    ts = pd.to_datetime(["2025-01-01", "2025-01-02"], utc=True)
+    keyed = pd.DataFrame({"tenant": ["a", "a", "b", "b"], "store_id": "1", "item_id": "1", "event_timestamp": list(ts) * 2, "x": [1.0, 2.0, 3.0, 4.0]})
+    cal = pd.DataFrame({"event_timestamp": ts, "day_of_week": [2, 3]})
+    keyed.to_parquet(tmp_path / "sales_history.parquet")
+    cal.to_parquet(tmp_path / "calendar.parquet")
+    new_b = pd.DataFrame({"tenant": ["b"], "store_id": "1", "item_id": "1", "event_timestamp": [ts[0]], "x": [30.0]})
+    new_cal = pd.DataFrame({"event_timestamp": pd.to_datetime(["2025-01-02", "2025-01-03"], utc=True), "day_of_week": [3, 4]})
+    out = features_lib.merge_tables(fs, {"sales_history": new_b, "calendar": new_cal}, tmp_path, "tenant")
+    sales = out["sales_history"].sort_values(["tenant", "event_timestamp"])
+    assert sales["tenant"].tolist() == ["a", "a", "b"] and sales["x"].tolist() == [1.0, 2.0, 30.0]  # a kept, b replaced
+    assert out["calendar"]["day_of_week"].tolist() == [2, 3, 4]  # shared: kept and extended, no duplicate date
+    # The whole fleet recomputed: the new table as is.
+    whole = features_lib.merge_tables(fs, {"sales_history": keyed.assign(x=0.0)}, tmp_path, "tenant")
+    assert whole["sales_history"]["x"].tolist() == [0.0] * 4
+
+
+def test_cold_start_is_judged_in_the_splits_units(tmp_path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from runway.fleet.work import cold_start_reason
+
+    def frame(s, periods: int, freq: str) -> pd.DataFrame:
+        ts = pd.date_range("2024-01-01", periods=periods, freq=freq, tz="UTC")
+        return pd.DataFrame({s.timestamp: ts, s.target: np.ones(periods)})
+
+    retail = load_settings("retail_fleet", "local", {"environment": {"workspace": str(tmp_path)}})
+    # Daily: 35 warm-up + 28 holdout + 56 training days = 119.
+    assert cold_start_reason(frame(retail, 119, "D"), retail) is None
+    assert "55 training days" in (cold_start_reason(frame(retail, 118, "D"), retail) or "")
+    assert "min_history_days 200" in (cold_start_reason(frame(retail, 119, "D"), retail, 200) or "")
+    # Weekly snapshots (churn): 84 warm-up + 56 holdout days + 20 training dates, i.e. 40 weeks,
+    # not "160 labelled days" (that counted 36 weekly dates as too few).
+    churn = load_settings("churn_fleet", "local", {"environment": {"workspace": str(tmp_path / "c")}})
+    assert cold_start_reason(frame(churn, 40, "7D"), churn) is None
+    assert cold_start_reason(frame(churn, 30, "7D"), churn) is not None
+    assert "none after" in (cold_start_reason(frame(churn, 10, "7D"), churn) or "")
+
+
+def test_fleet_rollback_cli_refuses_in_one_line_before_zenml(tmp_path, capsys) -> None:
+    import run
+
+    base = ["fleet", "rollback", "--config", "retail_fleet", "--workspace", str(tmp_path)]
+    assert run.main(base) == run.EXIT_FAILED
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "error: fleet rollback needs the tenant: python run.py fleet rollback TENANT [--to VERSION]"
+    (tmp_path / "retail_fleet" / "raw" / "t0000" / "sales").mkdir(parents=True)
+    assert run.main([*base[:2], "t9999", *base[2:]]) == run.EXIT_FAILED
+    assert "'t9999' is not a tenant of use case 'retail_fleet'" in capsys.readouterr().err
