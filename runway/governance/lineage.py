@@ -45,7 +45,7 @@ LINEAGE_VERSION = 1
 LINEAGE_KEY = "lineage"
 REDACTED = "<redacted>"
 # Actions that end a training run; the one carrying ``lineage`` is the version's training entry.
-TRAINING_ACTIONS = ("promote", "reject")
+TRAINING_ACTIONS = ("promote", "reject", "await_approval")  # await_approval: the gate passed, a human signs off later
 
 _REF = re.compile(r"\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")
 _SECRET_NAME = re.compile(r"(password|passwd|pwd|secret|token|api_?key|credential|webhook|private_?key|auth)", re.I)
@@ -392,6 +392,6 @@ def format_text(doc: dict) -> str:
         cal = clf.get("calibration") or {}
         lines.append(f"threshold     {_num(clf.get('threshold'))} ({clf.get('threshold_source')}); calibration ECE {_num(cal.get('ece'))}")
     for e in doc.get("decisions_since") or []:
-        who = e.get("approver") or e.get("user") or e.get("by") or ""
+        who = e.get("approved_by") or e.get("rejected_by") or e.get("triggered_by") or ""
         lines.append(f"since         {str(e.get('time'))[:19]}  {e.get('action')}{' by ' + str(who) if who else ''}: {e.get('reason')}")
     return "\n".join(lines)

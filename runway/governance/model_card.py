@@ -217,7 +217,7 @@ def _approvals_section(doc: dict) -> str:
         [
             str(e.get("time"))[:19],
             e.get("action") or "",
-            str(e.get("approver") or e.get("user") or e.get("by") or "–"),
+            str(e.get("approved_by") or e.get("rejected_by") or e.get("triggered_by") or "–"),
             e.get("env") or "",
             e.get("reason") or "",
         ]

@@ -27,6 +27,7 @@ def _services(monkeypatch):
         "RUNWAY_SOURCE_URL": "postgresql+psycopg2://u@h/db",
         "RUNWAY_ZENML_SERVER_URL": "http://zenml:8080",
         "RUNWAY_PREDICTIONS_URL": "postgresql+psycopg2://u@h/db",
+        "RUNWAY_DECISION_LOG_URL": "postgresql+psycopg2://u@h/gov",
     }.items():
         monkeypatch.setenv(var, value)
 

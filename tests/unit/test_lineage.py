@@ -136,7 +136,7 @@ def logged(tmp_path, monkeypatch):
     extra = {"metrics": {"candidate": evaluation["candidate"], "baseline": evaluation["baseline"], "production": None}}
     log.append({"model": model, "version": "1", "action": "promote", "reason": "beats the baseline", "artifact_sha256": "a" * 64, **extra, "lineage": record})
     log.append({"model": model, "version": "2", "action": "reject", "reason": "within noise", "artifact_sha256": "b" * 64, **extra, "lineage": record})
-    log.append({"model": model, "version": "1", "action": "approve", "approver": "alice@example.com", "reason": "reviewed the card"})
+    log.append({"model": model, "version": "1", "action": "approve", "approved_by": "alice@example.com", "reason": "reviewed the card"})
     return settings, log, evaluation
 
 
@@ -144,7 +144,7 @@ def test_lineage_reads_back_with_later_decisions(logged):
     settings, log, evaluation = logged
     doc = lineage_lib.version_lineage(log.verified_entries(), settings.model.name, "1")
     assert doc["decision"]["action"] == "promote" and doc["artifact_sha256"] == "a" * 64
-    assert [e["action"] for e in doc["decisions_since"]] == ["approve"] and doc["decisions_since"][0]["approver"] == "alice@example.com"
+    assert [e["action"] for e in doc["decisions_since"]] == ["approve"] and doc["decisions_since"][0]["approved_by"] == "alice@example.com"
     assert doc["windows"]["holdout"] == evaluation["holdout"] and doc["windows"]["training"] == ["2024-03-25 00:00:00+00:00", "2024-09-30 00:00:00+00:00"]
     assert doc["classification"]["threshold"] == 0.4 and doc["classification"]["calibration"]["bins"]
     assert doc["features"]["definitions_sha256"] == lineage_lib.feature_definitions_sha256(settings)

@@ -241,7 +241,7 @@ def test_monitoring_prom_holds_psi_per_feature_alerts_and_served_by(tmp_path: Pa
     text = (tmp_path / "tiny" / "metrics" / "monitoring.prom").read_text()
     families = {f.name: f for f in text_string_to_metric_families(text)}  # prometheus_client's parser
     psi = {s.labels["feature"]: s.value for s in families["runway_drift_psi"].samples}
-    assert set(psi) == {"price_rel_28d", "units_lag_14d"}, "one sample per numeric feature (PSI does not apply to a categorical)"
+    assert set(psi) == {"price_rel_28d", "units_lag_14d", "store"}, "one sample per feature (categoricals: PSI of category frequencies)"
     assert psi["price_rel_28d"] > 0.2 > psi["units_lag_14d"]
     samples = _samples(text)
     base = {"use_case": "tiny", "environment": "staging", "pipeline": "monitoring", "model": "forecaster"}
