@@ -157,3 +157,13 @@ def test_fleet_rollback_cli_refuses_in_one_line_before_zenml(tmp_path, capsys) -
     (tmp_path / "retail_fleet" / "raw" / "t0000" / "sales").mkdir(parents=True)
     assert run.main([*base[:2], "t9999", *base[2:]]) == run.EXIT_FAILED
     assert "'t9999' is not a tenant of use case 'retail_fleet'" in capsys.readouterr().err
+
+
+def test_fleet_training_refuses_an_environment_that_requires_approval(tmp_path) -> None:
+    from pipelines.fleet import run_fleet_training
+    from runway.governance.approvals import ApprovalError
+
+    s = load_settings("retail_fleet", "local", {"environment": {"workspace": str(tmp_path), "approval": {"required": True, "approvers": ["bob"]}}})
+    with pytest.raises(ApprovalError, match=r"approval.required.*no approval path"):
+        run_fleet_training(s, ["t1"])
+    assert not any(tmp_path.iterdir()), "refused before anything was written"
