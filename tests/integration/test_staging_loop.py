@@ -108,7 +108,7 @@ def test_staging_loop_on_the_real_services(tmp_path, postgres_url, mysql_url, re
                 "RUNWAY_PREDICTIONS_URL": gov_url,
                 "RUNWAY_DECISION_LOG_KEY": key,
                 # Staging requires a human approval by default; the approval path
-                # has its own tests (tests/integration/test_approvals.py), this one
+                # has its own tests (tests/integration/test_approval_flow.py), this one
                 # checks the services, so the gate's pass goes straight to production.
                 "RUNWAY_APPROVAL_REQUIRED": "false",
             }
