@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from matplotlib.figure import Figure
 
 from runway.monitoring.report import _CSS, COLORS, CUR_COLOR, REF_COLOR, _e, _fmt, _img, _png, write_report
+from runway.monitoring.report import calibration_chart as report_chart
 
 if TYPE_CHECKING:
     from runway.config import Settings
@@ -69,24 +70,15 @@ def importance_chart(importance: dict) -> str:
 
 def calibration_chart(calibration: dict) -> str:
     bins = calibration.get("bins") or []
-    fig = Figure(figsize=(3.6, 3.2))
-    ax = fig.add_subplot()
-    share = ax.twinx()
-    total = sum(b["rows"] for b in bins) or 1
-    share.bar([b["mean_predicted"] for b in bins], [b["rows"] / total for b in bins], width=0.06, color=REF_COLOR, alpha=0.18)
-    share.set_yticks([])
-    ax.set_zorder(share.get_zorder() + 1)
-    ax.patch.set_visible(False)
-    ax.plot([0, 1], [0, 1], color="#888", linestyle=":", linewidth=1, label="perfectly calibrated")
-    ax.plot([b["mean_predicted"] for b in bins], [b["observed_rate"] for b in bins], marker="o", markersize=3.5, color=CUR_COLOR, linewidth=1.4, label="model")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.01)
-    ax.set_xlabel("mean predicted probability (bin)", fontsize=8)
-    ax.set_ylabel("observed positive rate", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.set_title(f"Calibration on the holdout (ECE {_fmt(calibration.get('ece'))})", fontsize=9)
-    ax.legend(fontsize=7, frameon=False, loc="upper left")
-    return _png(fig)
+    predicted = [b["mean_predicted"] for b in bins]
+    return report_chart(
+        predicted,
+        [b["observed_rate"] for b in bins],
+        [b["rows"] for b in bins],
+        bar_x=predicted,
+        bar_width=0.06,
+        title=f"Calibration on the holdout (ECE {_fmt(calibration.get('ece'))})",
+    )
 
 
 # ----------------------------------------------------------------- sections --

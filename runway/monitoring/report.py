@@ -319,21 +319,30 @@ def _roc_plot(y: np.ndarray, p: np.ndarray) -> str:
 
 def _calibration_plot(y: np.ndarray, p: np.ndarray, bins: int = 10) -> str:
     rb = reliability_bins(y, p, bins)
+    return calibration_chart(
+        rb["score"], rb["observed"], rb["rows"], bar_x=(rb["bin"] + 0.5) / bins, bar_width=0.9 / bins, title=f"Calibration ({bins} bins; bars: share of rows)"
+    )
+
+
+def calibration_chart(score: Any, observed: Any, rows: Any, *, bar_x: Any, bar_width: float, title: str) -> str:
+    """Reliability curve over the diagonal, with each bin's share of rows drawn
+    behind it (the monitoring report and the model card both draw this)."""
+    rows = np.asarray(rows, dtype=float)
     fig = Figure(figsize=(3.6, 3.2))
     ax = fig.add_subplot()
     share = ax.twinx()  # share of rows per bin, drawn behind the curve
-    share.bar((rb["bin"] + 0.5) / bins, rb["rows"] / rb["rows"].sum(), width=0.9 / bins, color=REF_COLOR, alpha=0.18)
+    share.bar(bar_x, rows / (rows.sum() or 1), width=bar_width, color=REF_COLOR, alpha=0.18)
     share.set_yticks([])
     ax.set_zorder(share.get_zorder() + 1)
     ax.patch.set_visible(False)
     ax.plot([0, 1], [0, 1], color="#888", linestyle=":", linewidth=1, label="perfectly calibrated")
-    ax.plot(rb["score"], rb["observed"], marker="o", markersize=3.5, color=CUR_COLOR, linewidth=1.4, label="model")
+    ax.plot(score, observed, marker="o", markersize=3.5, color=CUR_COLOR, linewidth=1.4, label="model")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
     ax.set_xlabel("mean predicted probability (bin)", fontsize=8)
     ax.set_ylabel("observed positive rate", fontsize=8)
     ax.tick_params(labelsize=7)
-    ax.set_title(f"Calibration ({bins} bins; bars: share of rows)", fontsize=9)
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, frameon=False, loc="upper left")
     return _png(fig)
 
