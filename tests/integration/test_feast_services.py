@@ -6,7 +6,6 @@ runs, so nothing here assumes they are empty."""
 from __future__ import annotations
 
 import shutil
-import uuid
 
 import pandas as pd
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from runway.config import PROJECT_ROOT, load_settings
 from runway.features import store as fs_lib
 from runway.features.engine import compute_feature_tables, write_feature_tables
+from tests.integration import services
 from tests.integration.test_point_in_time import DAY0, synthetic_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.services]
@@ -25,19 +25,8 @@ SALES_HISTORY, STORE_SALES = "sales_history", "store_sales"
 @pytest.fixture
 def pg_database(postgres_url):
     """A fresh database on the server of RUNWAY_TEST_POSTGRES_URL, dropped afterwards."""
-    import sqlalchemy as sa
-
-    admin_url = sa.engine.make_url(postgres_url)
-    name = f"runway_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with services.pg_database(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture
@@ -48,7 +37,7 @@ def redis_project(redis_url):
     import redis
 
     url = redis_url
-    project = f"runway_test_{uuid.uuid4().hex[:12]}"
+    project = services.unique()
     client = redis.Redis.from_url(url)
     try:
         yield url, project, client
