@@ -108,6 +108,8 @@ class _FieldRule:
     min: float | None = None
     max: float | None = None
     allowed: tuple[str, ...] | None = None
+    pii: bool = False  # personal data: never quoted back
+    hashed: bool = False  # replaced by its keyed hash once checked (privacy.columns: hash)
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,10 @@ class ParsedRows:
 _MAX_ERRORS = 50
 
 
+def _shown(r: _FieldRule, value: Any) -> str:
+    return "a value not shown (pii)" if r.pii else repr(value)
+
+
 def _parse_time(value: str) -> datetime:
     t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
@@ -133,17 +139,32 @@ class RequestSchema:
     """Request rows checked against the contract: entity keys (required, not
     null), the timestamp (optional; the time the prediction is for, default
     now) and the request features (required, nullable as the contract says).
-    Other fields are ignored."""
+    Other fields are ignored.
+
+    A field the contract marks ``pii`` is checked on its raw value, then
+    replaced by the keyed hash ingestion gives it (``runway.data.privacy``),
+    so the online read, the model, the response, the canary log and the
+    batch-prediction lookup only ever see the hashed value; an error about
+    it does not quote the value."""
 
     def __init__(self, settings: Any):
+        from runway.data.privacy import ValueHasher
+
         cols = settings.contract.columns
         self.keys = list(settings.entity_keys)
         self.timestamp = settings.contract.timestamp
         self.request = [c for c in settings.features.request if c not in self.keys]
+        self.hasher = ValueHasher(settings)
 
         def rule(name: str, required: bool, nullable: bool) -> _FieldRule:
             c = cols[name]
-            return _FieldRule(name, c.dtype, required, nullable and c.nullable, c.min, c.max, tuple(c.allowed) if c.allowed else None)
+            if c.pii and name not in self.hasher.dtypes:  # load_settings refuses this too (config checks)
+                from runway.config import ConfigError
+
+                raise ConfigError(f"'{name}' is marked pii and used by the request but not hashed; set privacy.columns.{name}: hash")
+            return _FieldRule(
+                name, c.dtype, required, nullable and c.nullable, c.min, c.max, tuple(c.allowed) if c.allowed else None, c.pii, name in self.hasher.dtypes
+            )
 
         self.rules = [rule(k, True, False) for k in self.keys]
         self.rules += [rule(f, True, True) for f in self.request]
@@ -158,7 +179,7 @@ class RequestSchema:
             if not isinstance(value, str):
                 return None, f"'{r.name}' must be a string, got {type(value).__name__}", "type_error"
             if r.allowed is not None and value not in r.allowed:
-                return None, f"'{r.name}' must be one of {list(r.allowed)}, got {value!r}", "value_error"
+                return None, f"'{r.name}' must be one of {list(r.allowed)}, got {_shown(r, value)}", "value_error"
             return value, None, ""
         if t == "bool":
             if not isinstance(value, bool):
@@ -177,14 +198,14 @@ class RequestSchema:
         if t == "int":
             if isinstance(value, float):
                 if not value.is_integer():
-                    return None, f"'{r.name}' must be an integer, got {value!r}", "type_error"
+                    return None, f"'{r.name}' must be an integer, got {_shown(r, value)}", "type_error"
                 value = int(value)
         elif not math.isfinite(value):
             return None, f"'{r.name}' must be finite", "value_error"
         if r.min is not None and value < r.min:
-            return None, f"'{r.name}' must be >= {r.min:g}, got {value!r}", "value_error"
+            return None, f"'{r.name}' must be >= {r.min:g}, got {_shown(r, value)}", "value_error"
         if r.max is not None and value > r.max:
-            return None, f"'{r.name}' must be <= {r.max:g}, got {value!r}", "value_error"
+            return None, f"'{r.name}' must be <= {r.max:g}, got {_shown(r, value)}", "value_error"
         return value, None, ""
 
     def parse(self, payload: Any, max_rows: int, now: datetime | None = None) -> ParsedRows:
@@ -233,7 +254,10 @@ class RequestSchema:
                 v, msg, typ = self._check(r, row[r.name])
                 if msg:
                     err(i, r.name, msg, typ)
-                elif r.name in feats:
+                    continue
+                if r.hashed:
+                    v = self.hasher(r.name, v)
+                if r.name in feats:
                     feats[r.name].append(v)
                 else:
                     k[r.name] = v

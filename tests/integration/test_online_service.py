@@ -625,6 +625,53 @@ def test_canary_scores_a_sticky_share_and_logs_both_predictions(world: World) ->
         assert np.isfinite(r["canary"]["prediction"]) and r["canary"]["prediction"] != r["served"]["prediction"]
 
 
+def test_a_pii_entity_key_is_hashed_as_ingestion_hashes_it_and_never_echoed_or_logged(world: World, monkeypatch) -> None:
+    """The raw key a client sends finds the row ingestion stored under its
+    keyed hash; the response and the canary log carry the hash only."""
+    from runway.data import privacy
+
+    key = "integration-pii-key-0123456789"
+    monkeypatch.setenv("RUNWAY_TEST_PII_KEY", key)
+    raw = "Kq7PiiStore1"
+    settings = world.settings_with(
+        contract={"columns": {"store_id": {"pii": True}}},
+        privacy={"hash_key": "{env:RUNWAY_TEST_PII_KEY}", "columns": {"store_id": "hash"}},
+        serving={"canary_share": 1.0},
+        environment={"feature_repo": str(world.tmp / "pii_repo"), "feast": {"project": "runwaypii"}},
+    )
+    table = world.table.assign(store_id=world.table["store_id"].replace({"S1": raw}))
+    write_feature_source(settings, privacy.protect(table, settings))  # what ingestion hands the feature pipeline
+    materialize(settings, world.end)
+    ensure_production(settings, "2")
+    log = online.canary_log_path(settings)
+    log.unlink(missing_ok=True)
+    svc, srv = serve(settings)
+    with srv:
+        r = srv.predict([row(world, raw, "I2")])
+        bad = srv.predict([row(world, raw, "I2", price=-1.0)])
+    assert r.status_code == 200, r.text
+    (p,) = r.json()["predictions"]
+    assert p["level"] == "production", p["skipped"]  # found: the same hash as ingestion's
+    assert p["store_id"] == privacy.hash_value(raw, key.encode(), "string") == svc.schema.hasher("store_id", raw)
+    assert p["prediction"] == pytest.approx(srv_free_prediction(world, settings, "S1", "I2"))
+    assert bad.status_code == 422 and "price" in bad.text
+    records = log.read_text()
+    assert records.count("\n") == 1 and p["store_id"] in records
+    for text in (r.text, bad.text, records):
+        assert raw not in text and raw.lower() not in text
+    log.unlink()
+
+
+def srv_free_prediction(world: World, settings: Settings, store: str, item: str) -> float:
+    """What the production model predicts from the raw table's features (no store, no server)."""
+    from runway.governance import registry
+
+    model = registry.load_verified(settings, settings.model.name, "2")
+    t = world.table
+    x = t[(t.store_id == store) & (t.item_id == item) & (t.date == world.end)][FEATURES].assign(price=2.5, on_promotion=False)
+    return float(np.asarray(model.predict(x[MODEL_INPUTS]), dtype=float)[0])
+
+
 # ------------------------------------------------------------------ redis --
 
 
