@@ -321,6 +321,17 @@ class _View:
     features: list[str]
 
 
+@dataclass(frozen=True)
+class _DirectView:
+    """What one view's ``OnlineStore.online_read`` needs, resolved once."""
+
+    name: str
+    table: Any  # the feast FeatureView
+    features: list[str]
+    join_keys: list[tuple[str, Any]]  # (join key, its feast ValueType)
+    types: dict[str, Any]  # feature -> feast ValueType (as OnlineResponse.to_dict converts)
+
+
 class FeastFeatureSource:
     """The use case's feature service, read from the Feast online store.
 
@@ -333,6 +344,15 @@ class FeastFeatureSource:
     or after it (``stale_entity``: the online store holds one row per entity,
     the latest materialized; it answers for that target date only).
 
+    The read itself: for plain feature views (no join-key aliases, no
+    entityless or versioned view) the store's own ``online_read`` is called
+    per view with the entity keys built as Feast builds them, and values are
+    converted as ``OnlineResponse.to_dict`` converts them; that skips the
+    ``get_online_features`` wrapper (entity resolution, a response proto
+    built and then decoded again), which cost about two thirds of a
+    one-entity read. Anything else goes through ``get_online_features``.
+    Both give the same values and states (tested on SQLite and Redis).
+
     A circuit breaker bounds what an outage costs: after a failed read the
     store is not asked again for ``breaker_seconds`` (requests fail over to
     the baseline at once, with the last error as the reason); then one
@@ -342,8 +362,9 @@ class FeastFeatureSource:
     redis-py 7 defaults).
     """
 
-    def __init__(self, settings: Any, store: Any = None, service_name: str | None = None, breaker_seconds: float = 5.0):
+    def __init__(self, settings: Any, store: Any = None, service_name: str | None = None, breaker_seconds: float = 5.0, direct: bool = True):
         self.settings = settings
+        self.direct = direct
         self.breaker_seconds = float(breaker_seconds)
         self._open_until = 0.0  # 0: closed
         self._last_error = ""
@@ -353,7 +374,7 @@ class FeastFeatureSource:
         self._store = store
         self._lock = threading.Lock()
         self._service = None
-        self._resolved: tuple = (None, [], [])
+        self._resolved: tuple = (None, [], [], None)
         self._views: list[_View] = []
         self.names: list[str] = []
         self.keys: list[str] = []
@@ -389,9 +410,33 @@ class FeastFeatureSource:
             keys += [k for k in ks if k not in keys]
             view_of.update(dict.fromkeys(feats, proj.name_alias or proj.name))
         key_types = {k: self.settings.contract.columns[k].dtype if k in self.settings.contract.columns else "string" for k in keys}
-        with self._lock:  # readers take (service, views, keys) as one tuple
-            self._resolved = (service, views, keys)
+        direct = self._direct_views(store, service) if self.direct else None
+        with self._lock:  # readers take (service, views, keys, direct) as one tuple
+            self._resolved = (service, views, keys, direct)
             self._service, self._views, self.names, self.keys, self.view_of, self._key_types = service, views, names, keys, view_of, key_types
+
+    @staticmethod
+    def _direct_views(store: Any, service: Any) -> list[_DirectView] | None:
+        """The per-view reads of ``service``, or None when one of its views
+        needs Feast's general path (aliases, entityless, versions, on-demand)."""
+        out = []
+        for proj in service.feature_view_projections:
+            if proj.join_key_map or getattr(proj, "version_tag", None) is not None:
+                return None
+            try:
+                fv = store.get_feature_view(proj.name)
+            except Exception:  # noqa: BLE001 - e.g. an on-demand view
+                return None
+            if not fv.entities or _DUMMY_ID in fv.join_keys:
+                return None
+            join_keys = []
+            for name in fv.entities:
+                entity = store.get_entity(name)
+                join_keys.append((entity.join_key, entity.value_type))
+            features = [f.name for f in proj.features]
+            types = {f.name: f.dtype.to_value_type() for f in fv.features if f.name in features}
+            out.append(_DirectView(proj.name_alias or proj.name, fv, features, join_keys, types))
+        return out
 
     def _ready_service(self):
         if self._service is None:
@@ -444,32 +489,23 @@ class FeastFeatureSource:
         return result
 
     def _read(self, entity_rows: list[dict[str, Any]], as_of: list[datetime]) -> FeatureLookup:
-        from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
-
         self._ready_service()
-        service, views, keys = self._resolved
-        store = self._store
+        service, views, keys, direct = self._resolved
         rows = [{k: r[k] for k in keys} for r in entity_rows]
         try:
-            response = store.get_online_features(features=service, entity_rows=rows)
-            data = response.to_dict()
+            data, stamps = self._read_direct(direct, rows) if direct is not None else self._read_feast(service, views, rows)
         except Exception as exc:
             raise FeatureStoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        proto = response.proto
-        index = {name: i for i, name in enumerate(proto.metadata.feature_names.val)}
         n = len(rows)
         problems: list[list[tuple[str, str, str]]] = [[] for _ in range(n)]
-        present = FieldStatus.PRESENT
         for view in views:
-            if not view.features or view.features[0] not in index:
+            if view.name not in stamps:
                 continue
-            result = proto.results[index[view.features[0]]]
-            for i, (status, ts) in enumerate(zip(result.statuses, result.event_timestamps, strict=True)):
-                if status != present or not (ts.seconds or ts.nanos):
+            for i, stamp in enumerate(stamps[view.name]):
+                if stamp is None:
                     what = ", ".join(f"{k}={rows[i][k]}" for k in view.keys) or "the date"
                     problems[i].append((view.name, MISSING_ENTITY, f"view '{view.name}' has no online value for {what} (unknown, or not materialized)"))
                     continue
-                stamp = datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, tz=UTC)
                 at = as_of[i]
                 if stamp > at:
                     problems[i].append(
@@ -490,6 +526,52 @@ class FeastFeatureSource:
                     )
         view_of = {f: v.name for v in views for f in v.features}
         return FeatureLookup({f: data[f] for f in view_of}, view_of, problems)
+
+    def _read_feast(self, service: Any, views: list[_View], rows: list[dict[str, Any]]) -> tuple[dict[str, list[Any]], dict[str, list[datetime | None]]]:
+        """(feature -> values, view -> event time per row or None when the view
+        has no value for it) through ``get_online_features``: the general path."""
+        from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
+
+        response = self._store.get_online_features(features=service, entity_rows=rows)
+        data = response.to_dict()
+        proto = response.proto
+        index = {name: i for i, name in enumerate(proto.metadata.feature_names.val)}
+        present = FieldStatus.PRESENT
+        stamps: dict[str, list[datetime | None]] = {}
+        for view in views:
+            if not view.features or view.features[0] not in index:
+                continue
+            result = proto.results[index[view.features[0]]]
+            stamps[view.name] = [
+                datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, tz=UTC) if status == present and (ts.seconds or ts.nanos) else None
+                for status, ts in zip(result.statuses, result.event_timestamps, strict=True)
+            ]
+        return data, stamps
+
+    def _read_direct(self, direct: list[_DirectView], rows: list[dict[str, Any]]) -> tuple[dict[str, list[Any]], dict[str, list[datetime | None]]]:
+        """The same as ``_read_feast``, one ``online_read`` per view. A view
+        has a value for a row when the row was found with an event time and
+        the view's first feature (what the general path's status says);
+        Redis answers an unknown key with empty values stamped at epoch 0."""
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.type_map import feast_value_type_to_python_type, python_values_to_proto_values
+
+        store = self._store
+        online, config = store._get_provider().online_store, store.config  # noqa: SLF001 - the store get_online_features reads
+        data: dict[str, list[Any]] = {}
+        stamps: dict[str, list[datetime | None]] = {}
+        for dv in direct:
+            names = [k for k, _ in dv.join_keys]
+            columns = [python_values_to_proto_values([r[k] for r in rows], vt) for k, vt in dv.join_keys]
+            entity_keys = [EntityKey(join_keys=names, entity_values=[c[i] for c in columns]) for i in range(len(rows))]
+            read = online.online_read(config=config, table=dv.table, entity_keys=entity_keys, requested_features=list(dv.features))
+            if dv.features:  # a view without features has no state (as in the general path)
+                first = dv.features[0]
+                stamps[dv.name] = [ts if found is not None and ts is not None and first in found and ts.timestamp() != 0 else None for ts, found in read]
+            for f in dv.features:
+                vt = dv.types.get(f)
+                data[f] = [None if found is None or f not in found else feast_value_type_to_python_type(found[f], vt) for _, found in read]
+        return data, stamps
 
     def check(self) -> None:
         """One read of a sentinel entity: raises when the store cannot be read."""

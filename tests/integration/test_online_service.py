@@ -625,6 +625,26 @@ def test_canary_scores_a_sticky_share_and_logs_both_predictions(world: World) ->
         assert np.isfinite(r["canary"]["prediction"]) and r["canary"]["prediction"] != r["served"]["prediction"]
 
 
+def same_lookups(settings: Settings, rows: list[dict], as_of: list) -> online.FeatureLookup:
+    """The direct per-view read and Feast's get_online_features give the same values and states."""
+    direct, general = online.FeastFeatureSource(settings), online.FeastFeatureSource(settings, direct=False)
+    assert direct._resolved[3] is not None and general._resolved[3] is None, "the plain view takes the direct read"
+    a, b = direct.lookup(rows, as_of), general.lookup(rows, as_of)
+    assert json.dumps(a.values) == json.dumps(b.values) and a.view_of == b.view_of
+    assert a.problems == b.problems
+    return a
+
+
+def test_direct_online_read_equals_feast_get_online_features(world: World) -> None:
+    end = world.end.to_pydatetime().replace(tzinfo=online.UTC)
+    rows = [{"store_id": s, "item_id": i} for s, i in [("S0", "I0"), ("S9", "I9"), ("S1", "I2"), ("S2", "I3"), ("S0", "I0")]]
+    as_of = [end, end, end - pd.Timedelta(days=1), end + pd.Timedelta(days=30), end]
+    got = same_lookups(world.settings, rows, as_of)
+    assert [[r for _, r, _ in p] for p in got.problems] == [[], ["missing_entity"], ["stale_entity"], ["stale_entity"], []]
+    assert got.values["units_sold_lag_14d"][0] == world.online_value("S0", "I0", "units_sold_lag_14d") == got.values["units_sold_lag_14d"][4]
+    assert got.values["units_sold_mean_28d"][1] is None
+
+
 def test_a_pii_entity_key_is_hashed_as_ingestion_hashes_it_and_never_echoed_or_logged(world: World, monkeypatch) -> None:
     """The raw key a client sends finds the row ingestion stored under its
     keyed hash; the response and the canary log carry the hash only."""
@@ -703,6 +723,11 @@ def test_redis_online_store_serves(world: World, redis_url: str) -> None:
             assert unknown["level"] == "baseline" and {s["reason"] for s in unknown["skipped"]} == {"missing_entity"}
             assert requests.get(f"{srv.url}/readyz", timeout=10).status_code == 200
         assert svc.features.kind == "redis"
+        end = world.end.to_pydatetime().replace(tzinfo=online.UTC)
+        keys = [{"store_id": s, "item_id": i} for s, i in [("S0", "I0"), ("S9", "I9"), ("S1", "I2")]]
+        got = same_lookups(settings, keys, [end, end, end - pd.Timedelta(days=1)])
+        assert [[r for _, r, _ in p] for p in got.problems] == [[], ["missing_entity"], ["stale_entity"]]
+        assert got.values["units_sold_lag_14d"][0] == world.online_value("S0", "I0", "units_sold_lag_14d")
     finally:
         keys = list(client.scan_iter(match=f"*{project}*".encode()))
         if keys:
