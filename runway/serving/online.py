@@ -332,6 +332,19 @@ class _DirectView:
     types: dict[str, Any]  # feature -> feast ValueType (as OnlineResponse.to_dict converts)
 
 
+def _entity_values(values: list[Any], value_type: Any, general: Callable[[list[Any], Any], list[Any]]) -> list[Any]:
+    """Entity key values as Feast's ``python_values_to_proto_values`` makes
+    them; a string or int64 key (the usual ones) is built directly."""
+    from feast.protos.feast.types.Value_pb2 import Value
+    from feast.value_type import ValueType
+
+    if value_type == ValueType.STRING and all(type(v) is str for v in values):
+        return [Value(string_val=v) for v in values]
+    if value_type == ValueType.INT64 and all(type(v) is int for v in values):
+        return [Value(int64_val=v) for v in values]
+    return general(values, value_type)
+
+
 class FeastFeatureSource:
     """The use case's feature service, read from the Feast online store.
 
@@ -562,7 +575,7 @@ class FeastFeatureSource:
         stamps: dict[str, list[datetime | None]] = {}
         for dv in direct:
             names = [k for k, _ in dv.join_keys]
-            columns = [python_values_to_proto_values([r[k] for r in rows], vt) for k, vt in dv.join_keys]
+            columns = [_entity_values([r[k] for r in rows], vt, python_values_to_proto_values) for k, vt in dv.join_keys]
             entity_keys = [EntityKey(join_keys=names, entity_values=[c[i] for c in columns]) for i in range(len(rows))]
             read = online.online_read(config=config, table=dv.table, entity_keys=entity_keys, requested_features=list(dv.features))
             if dv.features:  # a view without features has no state (as in the general path)
