@@ -49,17 +49,36 @@ def _mac(key: bytes, value: object) -> bytes:
     return hmac.new(key, str(value).encode(), hashlib.sha256).digest()
 
 
+def hash_value(value: object, key: bytes, dtype: str) -> object:
+    """The keyed hash of one non-null value (``hash_values`` applies it to a column)."""
+    if dtype == "int":
+        return int.from_bytes(_mac(key, int(value))[:8], "big") >> 1  # type: ignore[call-overload]
+    return _mac(key, value).hex()[:HEX_CHARS]
+
+
 def hash_values(values: pd.Series, key: bytes, dtype: str) -> pd.Series:
     """Keyed hash of each non-null value; the same value always gives the same hash."""
     present = values.notna().to_numpy()
     uniques = pd.unique(values[present])
+    table = {u: hash_value(u, key, dtype) for u in uniques}
     if dtype == "int":
-        table_int = {u: int.from_bytes(_mac(key, int(u))[:8], "big") >> 1 for u in uniques}
         if present.all():
-            return pd.Series(values.map(table_int).to_numpy(dtype=np.int64), index=values.index, name=values.name)
-        return values.map(table_int).astype("Int64")
-    table_str = {u: _mac(key, u).hex()[:HEX_CHARS] for u in uniques}
-    return values.map(table_str).astype(object).where(present, None)
+            return pd.Series(values.map(table).to_numpy(dtype=np.int64), index=values.index, name=values.name)
+        return values.map(table).astype("Int64")
+    return values.map(table).astype(object).where(present, None)
+
+
+class ValueHasher:
+    """The ingestion transform of the hashed pii columns, one value at a time:
+    what the online service applies to a request's fields before anything
+    uses, logs or stores them (the key is resolved once, when it is built)."""
+
+    def __init__(self, settings: Settings):
+        self.dtypes = {c: settings.contract.columns[c].dtype for c, t in pii_columns(settings).items() if t == "hash"}
+        self._key = _key(settings) if self.dtypes else b""
+
+    def __call__(self, column: str, value: object) -> object:
+        return None if value is None else hash_value(value, self._key, self.dtypes[column])
 
 
 def fingerprint_with_key(fingerprint: str, settings: Settings) -> str:

@@ -146,6 +146,7 @@ class ServingMetrics:
             else:
                 made[name] = Gauge(name, doc, labels, registry=self.registry)
         self._m = made
+        self._children: dict[tuple[str, ...], Any] = {}
         u, e = use_case, environment
         self.in_flight = made["runway_serving_requests_in_flight"].labels(u, e)
         self.ready = made["runway_serving_ready"].labels(u, e)
@@ -161,7 +162,14 @@ class ServingMetrics:
         return cls(labels["use_case"], labels["environment"], registry, process)
 
     def _l(self, name: str, *extra: str):
-        return self._m[name].labels(self.base["use_case"], self.base["environment"], *extra)
+        # The labelled child, cached: ``labels()`` validates and locks on every
+        # call (~5 us, three times per request). Label values are bounded
+        # (endpoints, statuses, levels, reasons, versions); never cleared.
+        key = (name, *extra)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._m[name].labels(self.base["use_case"], self.base["environment"], *extra)
+        return child
 
     # -- what the app calls ------------------------------------------------
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:

@@ -108,6 +108,8 @@ class _FieldRule:
     min: float | None = None
     max: float | None = None
     allowed: tuple[str, ...] | None = None
+    pii: bool = False  # personal data: never quoted back
+    hashed: bool = False  # replaced by its keyed hash once checked (privacy.columns: hash)
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,10 @@ class ParsedRows:
 _MAX_ERRORS = 50
 
 
+def _shown(r: _FieldRule, value: Any) -> str:
+    return "a value not shown (pii)" if r.pii else repr(value)
+
+
 def _parse_time(value: str) -> datetime:
     t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
@@ -133,17 +139,32 @@ class RequestSchema:
     """Request rows checked against the contract: entity keys (required, not
     null), the timestamp (optional; the time the prediction is for, default
     now) and the request features (required, nullable as the contract says).
-    Other fields are ignored."""
+    Other fields are ignored.
+
+    A field the contract marks ``pii`` is checked on its raw value, then
+    replaced by the keyed hash ingestion gives it (``runway.data.privacy``),
+    so the online read, the model, the response, the canary log and the
+    batch-prediction lookup only ever see the hashed value; an error about
+    it does not quote the value."""
 
     def __init__(self, settings: Any):
+        from runway.data.privacy import ValueHasher
+
         cols = settings.contract.columns
         self.keys = list(settings.entity_keys)
         self.timestamp = settings.contract.timestamp
         self.request = [c for c in settings.features.request if c not in self.keys]
+        self.hasher = ValueHasher(settings)
 
         def rule(name: str, required: bool, nullable: bool) -> _FieldRule:
             c = cols[name]
-            return _FieldRule(name, c.dtype, required, nullable and c.nullable, c.min, c.max, tuple(c.allowed) if c.allowed else None)
+            if c.pii and name not in self.hasher.dtypes:  # load_settings refuses this too (config checks)
+                from runway.config import ConfigError
+
+                raise ConfigError(f"'{name}' is marked pii and used by the request but not hashed; set privacy.columns.{name}: hash")
+            return _FieldRule(
+                name, c.dtype, required, nullable and c.nullable, c.min, c.max, tuple(c.allowed) if c.allowed else None, c.pii, name in self.hasher.dtypes
+            )
 
         self.rules = [rule(k, True, False) for k in self.keys]
         self.rules += [rule(f, True, True) for f in self.request]
@@ -158,7 +179,7 @@ class RequestSchema:
             if not isinstance(value, str):
                 return None, f"'{r.name}' must be a string, got {type(value).__name__}", "type_error"
             if r.allowed is not None and value not in r.allowed:
-                return None, f"'{r.name}' must be one of {list(r.allowed)}, got {value!r}", "value_error"
+                return None, f"'{r.name}' must be one of {list(r.allowed)}, got {_shown(r, value)}", "value_error"
             return value, None, ""
         if t == "bool":
             if not isinstance(value, bool):
@@ -177,14 +198,14 @@ class RequestSchema:
         if t == "int":
             if isinstance(value, float):
                 if not value.is_integer():
-                    return None, f"'{r.name}' must be an integer, got {value!r}", "type_error"
+                    return None, f"'{r.name}' must be an integer, got {_shown(r, value)}", "type_error"
                 value = int(value)
         elif not math.isfinite(value):
             return None, f"'{r.name}' must be finite", "value_error"
         if r.min is not None and value < r.min:
-            return None, f"'{r.name}' must be >= {r.min:g}, got {value!r}", "value_error"
+            return None, f"'{r.name}' must be >= {r.min:g}, got {_shown(r, value)}", "value_error"
         if r.max is not None and value > r.max:
-            return None, f"'{r.name}' must be <= {r.max:g}, got {value!r}", "value_error"
+            return None, f"'{r.name}' must be <= {r.max:g}, got {_shown(r, value)}", "value_error"
         return value, None, ""
 
     def parse(self, payload: Any, max_rows: int, now: datetime | None = None) -> ParsedRows:
@@ -233,7 +254,10 @@ class RequestSchema:
                 v, msg, typ = self._check(r, row[r.name])
                 if msg:
                     err(i, r.name, msg, typ)
-                elif r.name in feats:
+                    continue
+                if r.hashed:
+                    v = self.hasher(r.name, v)
+                if r.name in feats:
                     feats[r.name].append(v)
                 else:
                     k[r.name] = v
@@ -297,6 +321,30 @@ class _View:
     features: list[str]
 
 
+@dataclass(frozen=True)
+class _DirectView:
+    """What one view's ``OnlineStore.online_read`` needs, resolved once."""
+
+    name: str
+    table: Any  # the feast FeatureView
+    features: list[str]
+    join_keys: list[tuple[str, Any]]  # (join key, its feast ValueType)
+    types: dict[str, Any]  # feature -> feast ValueType (as OnlineResponse.to_dict converts)
+
+
+def _entity_values(values: list[Any], value_type: Any, general: Callable[[list[Any], Any], list[Any]]) -> list[Any]:
+    """Entity key values as Feast's ``python_values_to_proto_values`` makes
+    them; a string or int64 key (the usual ones) is built directly."""
+    from feast.protos.feast.types.Value_pb2 import Value
+    from feast.value_type import ValueType
+
+    if value_type == ValueType.STRING and all(type(v) is str for v in values):
+        return [Value(string_val=v) for v in values]
+    if value_type == ValueType.INT64 and all(type(v) is int for v in values):
+        return [Value(int64_val=v) for v in values]
+    return general(values, value_type)
+
+
 class FeastFeatureSource:
     """The use case's feature service, read from the Feast online store.
 
@@ -309,6 +357,15 @@ class FeastFeatureSource:
     or after it (``stale_entity``: the online store holds one row per entity,
     the latest materialized; it answers for that target date only).
 
+    The read itself: for plain feature views (no join-key aliases, no
+    entityless or versioned view) the store's own ``online_read`` is called
+    per view with the entity keys built as Feast builds them, and values are
+    converted as ``OnlineResponse.to_dict`` converts them; that skips the
+    ``get_online_features`` wrapper (entity resolution, a response proto
+    built and then decoded again), which cost about two thirds of a
+    one-entity read. Anything else goes through ``get_online_features``.
+    Both give the same values and states (tested on SQLite and Redis).
+
     A circuit breaker bounds what an outage costs: after a failed read the
     store is not asked again for ``breaker_seconds`` (requests fail over to
     the baseline at once, with the last error as the reason); then one
@@ -318,8 +375,9 @@ class FeastFeatureSource:
     redis-py 7 defaults).
     """
 
-    def __init__(self, settings: Any, store: Any = None, service_name: str | None = None, breaker_seconds: float = 5.0):
+    def __init__(self, settings: Any, store: Any = None, service_name: str | None = None, breaker_seconds: float = 5.0, direct: bool = True):
         self.settings = settings
+        self.direct = direct
         self.breaker_seconds = float(breaker_seconds)
         self._open_until = 0.0  # 0: closed
         self._last_error = ""
@@ -329,7 +387,7 @@ class FeastFeatureSource:
         self._store = store
         self._lock = threading.Lock()
         self._service = None
-        self._resolved: tuple = (None, [], [])
+        self._resolved: tuple = (None, [], [], None)
         self._views: list[_View] = []
         self.names: list[str] = []
         self.keys: list[str] = []
@@ -365,9 +423,33 @@ class FeastFeatureSource:
             keys += [k for k in ks if k not in keys]
             view_of.update(dict.fromkeys(feats, proj.name_alias or proj.name))
         key_types = {k: self.settings.contract.columns[k].dtype if k in self.settings.contract.columns else "string" for k in keys}
-        with self._lock:  # readers take (service, views, keys) as one tuple
-            self._resolved = (service, views, keys)
+        direct = self._direct_views(store, service) if self.direct else None
+        with self._lock:  # readers take (service, views, keys, direct) as one tuple
+            self._resolved = (service, views, keys, direct)
             self._service, self._views, self.names, self.keys, self.view_of, self._key_types = service, views, names, keys, view_of, key_types
+
+    @staticmethod
+    def _direct_views(store: Any, service: Any) -> list[_DirectView] | None:
+        """The per-view reads of ``service``, or None when one of its views
+        needs Feast's general path (aliases, entityless, versions, on-demand)."""
+        out = []
+        for proj in service.feature_view_projections:
+            if proj.join_key_map or getattr(proj, "version_tag", None) is not None:
+                return None
+            try:
+                fv = store.get_feature_view(proj.name)
+            except Exception:  # noqa: BLE001 - e.g. an on-demand view
+                return None
+            if not fv.entities or _DUMMY_ID in fv.join_keys:
+                return None
+            join_keys = []
+            for name in fv.entities:
+                entity = store.get_entity(name)
+                join_keys.append((entity.join_key, entity.value_type))
+            features = [f.name for f in proj.features]
+            types = {f.name: f.dtype.to_value_type() for f in fv.features if f.name in features}
+            out.append(_DirectView(proj.name_alias or proj.name, fv, features, join_keys, types))
+        return out
 
     def _ready_service(self):
         if self._service is None:
@@ -420,32 +502,23 @@ class FeastFeatureSource:
         return result
 
     def _read(self, entity_rows: list[dict[str, Any]], as_of: list[datetime]) -> FeatureLookup:
-        from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
-
         self._ready_service()
-        service, views, keys = self._resolved
-        store = self._store
+        service, views, keys, direct = self._resolved
         rows = [{k: r[k] for k in keys} for r in entity_rows]
         try:
-            response = store.get_online_features(features=service, entity_rows=rows)
-            data = response.to_dict()
+            data, stamps = self._read_direct(direct, rows) if direct is not None else self._read_feast(service, views, rows)
         except Exception as exc:
             raise FeatureStoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        proto = response.proto
-        index = {name: i for i, name in enumerate(proto.metadata.feature_names.val)}
         n = len(rows)
         problems: list[list[tuple[str, str, str]]] = [[] for _ in range(n)]
-        present = FieldStatus.PRESENT
         for view in views:
-            if not view.features or view.features[0] not in index:
+            if view.name not in stamps:
                 continue
-            result = proto.results[index[view.features[0]]]
-            for i, (status, ts) in enumerate(zip(result.statuses, result.event_timestamps, strict=True)):
-                if status != present or not (ts.seconds or ts.nanos):
+            for i, stamp in enumerate(stamps[view.name]):
+                if stamp is None:
                     what = ", ".join(f"{k}={rows[i][k]}" for k in view.keys) or "the date"
                     problems[i].append((view.name, MISSING_ENTITY, f"view '{view.name}' has no online value for {what} (unknown, or not materialized)"))
                     continue
-                stamp = datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, tz=UTC)
                 at = as_of[i]
                 if stamp > at:
                     problems[i].append(
@@ -466,6 +539,52 @@ class FeastFeatureSource:
                     )
         view_of = {f: v.name for v in views for f in v.features}
         return FeatureLookup({f: data[f] for f in view_of}, view_of, problems)
+
+    def _read_feast(self, service: Any, views: list[_View], rows: list[dict[str, Any]]) -> tuple[dict[str, list[Any]], dict[str, list[datetime | None]]]:
+        """(feature -> values, view -> event time per row or None when the view
+        has no value for it) through ``get_online_features``: the general path."""
+        from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
+
+        response = self._store.get_online_features(features=service, entity_rows=rows)
+        data = response.to_dict()
+        proto = response.proto
+        index = {name: i for i, name in enumerate(proto.metadata.feature_names.val)}
+        present = FieldStatus.PRESENT
+        stamps: dict[str, list[datetime | None]] = {}
+        for view in views:
+            if not view.features or view.features[0] not in index:
+                continue
+            result = proto.results[index[view.features[0]]]
+            stamps[view.name] = [
+                datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, tz=UTC) if status == present and (ts.seconds or ts.nanos) else None
+                for status, ts in zip(result.statuses, result.event_timestamps, strict=True)
+            ]
+        return data, stamps
+
+    def _read_direct(self, direct: list[_DirectView], rows: list[dict[str, Any]]) -> tuple[dict[str, list[Any]], dict[str, list[datetime | None]]]:
+        """The same as ``_read_feast``, one ``online_read`` per view. A view
+        has a value for a row when the row was found with an event time and
+        the view's first feature (what the general path's status says);
+        Redis answers an unknown key with empty values stamped at epoch 0."""
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.type_map import feast_value_type_to_python_type, python_values_to_proto_values
+
+        store = self._store
+        online, config = store._get_provider().online_store, store.config  # noqa: SLF001 - the store get_online_features reads
+        data: dict[str, list[Any]] = {}
+        stamps: dict[str, list[datetime | None]] = {}
+        for dv in direct:
+            names = [k for k, _ in dv.join_keys]
+            columns = [_entity_values([r[k] for r in rows], vt, python_values_to_proto_values) for k, vt in dv.join_keys]
+            entity_keys = [EntityKey(join_keys=names, entity_values=[c[i] for c in columns]) for i in range(len(rows))]
+            read = online.online_read(config=config, table=dv.table, entity_keys=entity_keys, requested_features=list(dv.features))
+            if dv.features:  # a view without features has no state (as in the general path)
+                first = dv.features[0]
+                stamps[dv.name] = [ts if found is not None and ts is not None and first in found and ts.timestamp() != 0 else None for ts, found in read]
+            for f in dv.features:
+                vt = dv.types.get(f)
+                data[f] = [None if found is None or f not in found else feast_value_type_to_python_type(found[f], vt) for _, found in read]
+        return data, stamps
 
     def check(self) -> None:
         """One read of a sentinel entity: raises when the store cannot be read."""

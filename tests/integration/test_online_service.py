@@ -625,6 +625,73 @@ def test_canary_scores_a_sticky_share_and_logs_both_predictions(world: World) ->
         assert np.isfinite(r["canary"]["prediction"]) and r["canary"]["prediction"] != r["served"]["prediction"]
 
 
+def same_lookups(settings: Settings, rows: list[dict], as_of: list) -> online.FeatureLookup:
+    """The direct per-view read and Feast's get_online_features give the same values and states."""
+    direct, general = online.FeastFeatureSource(settings), online.FeastFeatureSource(settings, direct=False)
+    assert direct._resolved[3] is not None and general._resolved[3] is None, "the plain view takes the direct read"
+    a, b = direct.lookup(rows, as_of), general.lookup(rows, as_of)
+    assert json.dumps(a.values) == json.dumps(b.values) and a.view_of == b.view_of
+    assert a.problems == b.problems
+    return a
+
+
+def test_direct_online_read_equals_feast_get_online_features(world: World) -> None:
+    end = world.end.to_pydatetime().replace(tzinfo=online.UTC)
+    rows = [{"store_id": s, "item_id": i} for s, i in [("S0", "I0"), ("S9", "I9"), ("S1", "I2"), ("S2", "I3"), ("S0", "I0")]]
+    as_of = [end, end, end - pd.Timedelta(days=1), end + pd.Timedelta(days=30), end]
+    got = same_lookups(world.settings, rows, as_of)
+    assert [[r for _, r, _ in p] for p in got.problems] == [[], ["missing_entity"], ["stale_entity"], ["stale_entity"], []]
+    assert got.values["units_sold_lag_14d"][0] == world.online_value("S0", "I0", "units_sold_lag_14d") == got.values["units_sold_lag_14d"][4]
+    assert got.values["units_sold_mean_28d"][1] is None
+
+
+def test_a_pii_entity_key_is_hashed_as_ingestion_hashes_it_and_never_echoed_or_logged(world: World, monkeypatch) -> None:
+    """The raw key a client sends finds the row ingestion stored under its
+    keyed hash; the response and the canary log carry the hash only."""
+    from runway.data import privacy
+
+    key = "integration-pii-key-0123456789"
+    monkeypatch.setenv("RUNWAY_TEST_PII_KEY", key)
+    raw = "Kq7PiiStore1"
+    settings = world.settings_with(
+        contract={"columns": {"store_id": {"pii": True}}},
+        privacy={"hash_key": "{env:RUNWAY_TEST_PII_KEY}", "columns": {"store_id": "hash"}},
+        serving={"canary_share": 1.0},
+        environment={"feature_repo": str(world.tmp / "pii_repo"), "feast": {"project": "runwaypii"}},
+    )
+    table = world.table.assign(store_id=world.table["store_id"].replace({"S1": raw}))
+    write_feature_source(settings, privacy.protect(table, settings))  # what ingestion hands the feature pipeline
+    materialize(settings, world.end)
+    ensure_production(settings, "2")
+    log = online.canary_log_path(settings)
+    log.unlink(missing_ok=True)
+    svc, srv = serve(settings)
+    with srv:
+        r = srv.predict([row(world, raw, "I2")])
+        bad = srv.predict([row(world, raw, "I2", price=-1.0)])
+    assert r.status_code == 200, r.text
+    (p,) = r.json()["predictions"]
+    assert p["level"] == "production", p["skipped"]  # found: the same hash as ingestion's
+    assert p["store_id"] == privacy.hash_value(raw, key.encode(), "string") == svc.schema.hasher("store_id", raw)
+    assert p["prediction"] == pytest.approx(srv_free_prediction(world, settings, "S1", "I2"))
+    assert bad.status_code == 422 and "price" in bad.text
+    records = log.read_text()
+    assert records.count("\n") == 1 and p["store_id"] in records
+    for text in (r.text, bad.text, records):
+        assert raw not in text and raw.lower() not in text
+    log.unlink()
+
+
+def srv_free_prediction(world: World, settings: Settings, store: str, item: str) -> float:
+    """What the production model predicts from the raw table's features (no store, no server)."""
+    from runway.governance import registry
+
+    model = registry.load_verified(settings, settings.model.name, "2")
+    t = world.table
+    x = t[(t.store_id == store) & (t.item_id == item) & (t.date == world.end)][FEATURES].assign(price=2.5, on_promotion=False)
+    return float(np.asarray(model.predict(x[MODEL_INPUTS]), dtype=float)[0])
+
+
 # ------------------------------------------------------------------ redis --
 
 
@@ -656,6 +723,11 @@ def test_redis_online_store_serves(world: World, redis_url: str) -> None:
             assert unknown["level"] == "baseline" and {s["reason"] for s in unknown["skipped"]} == {"missing_entity"}
             assert requests.get(f"{srv.url}/readyz", timeout=10).status_code == 200
         assert svc.features.kind == "redis"
+        end = world.end.to_pydatetime().replace(tzinfo=online.UTC)
+        keys = [{"store_id": s, "item_id": i} for s, i in [("S0", "I0"), ("S9", "I9"), ("S1", "I2")]]
+        got = same_lookups(settings, keys, [end, end, end - pd.Timedelta(days=1)])
+        assert [[r for _, r, _ in p] for p in got.problems] == [[], ["missing_entity"], ["stale_entity"]]
+        assert got.values["units_sold_lag_14d"][0] == world.online_value("S0", "I0", "units_sold_lag_14d")
     finally:
         keys = list(client.scan_iter(match=f"*{project}*".encode()))
         if keys:
