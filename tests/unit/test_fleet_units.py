@@ -167,3 +167,36 @@ def test_fleet_training_refuses_an_environment_that_requires_approval(tmp_path) 
     with pytest.raises(ApprovalError, match=r"approval.required.*no approval path"):
         run_fleet_training(s, ["t1"])
     assert not any(tmp_path.iterdir()), "refused before anything was written"
+
+
+def test_fleet_retraining_honours_the_cooldown_per_tenant(tmp_path) -> None:
+    from runway.fleet.monitor import retraining_decision
+    from runway.monitoring.alerts import Alert
+
+    s = load_settings("retail_fleet", "local", {"environment": {"workspace": str(tmp_path)}})
+    assert s.monitoring.retraining.cooldown_windows == 1
+    log = DecisionLog(tmp_path / "decisions.jsonl", b"k" * 32)
+    a, b = tenants_lib.model_name(s, "t0000"), tenants_lib.model_name(s, "t0001")
+    # last window: both tenants monitored, only t0000 retrained (then its gate ran)
+    log.append_many(
+        [
+            {"model": a, "tenant": "t0000", "action": "no_retrain", "window": "2024-01-01"},
+            {"model": b, "tenant": "t0001", "action": "no_retrain", "window": "2024-01-01"},
+            {"model": a, "tenant": "t0000", "action": "retrain", "window": "2024-01-08"},
+            {"model": b, "tenant": "t0001", "action": "no_retrain", "window": "2024-01-08"},
+            {"model": a, "tenant": "t0000", "version": "2", "action": "promote"},
+        ]
+    )
+    since = log.windows_since_retrain_by_model()
+    assert since == {a: 0} and log.windows_since_retrain(b) is None
+    for model in (a, b):
+        assert since.get(model) == log.windows_since_retrain(model)
+    alert = Alert("2024-01-15", "price", "drift", "alert", 2, 3, 0.4, 0.25, "", tenant="x")
+    cooling = retraining_decision(s, [alert], live=None, reference=None, completeness=0.0, windows_since_retrain=since.get(a))
+    other = retraining_decision(s, [alert], live=None, reference=None, completeness=0.0, windows_since_retrain=since.get(b))
+    assert not cooling.retrain and "cooldown" in " ".join(cooling.reasons)
+    assert other.retrain and other.triggers == ["drift"]
+    # one monitored window later the cooldown (1 window) is over
+    log.append({"model": a, "tenant": "t0000", "action": "no_retrain", "window": "2024-01-15"})
+    after = retraining_decision(s, [alert], live=None, reference=None, completeness=0.0, windows_since_retrain=log.windows_since_retrain_by_model().get(a))
+    assert after.retrain
