@@ -200,3 +200,39 @@ def test_fleet_retraining_honours_the_cooldown_per_tenant(tmp_path) -> None:
     log.append({"model": a, "tenant": "t0000", "action": "no_retrain", "window": "2024-01-15"})
     after = retraining_decision(s, [alert], live=None, reference=None, completeness=0.0, windows_since_retrain=log.windows_since_retrain_by_model().get(a))
     assert after.retrain
+
+
+def _merge_tenants_one_by_one(workspace: str, tenants: list[str], start=None) -> None:
+    import pandas as pd
+
+    from runway.fleet import features as features_lib
+
+    fs = features_lib.fleet_settings(load_settings("retail_fleet", "local", {"environment": {"workspace": workspace}}))
+    if start is not None:
+        start.wait(60)  # both processes ready: their merges overlap
+    for t in tenants:
+        row = pd.DataFrame({"tenant": [t], "store_id": "1", "item_id": "1", "event_timestamp": pd.to_datetime(["2025-01-01"], utc=True), "x": [1.0]})
+        features_lib.write_merged(fs, {"sales_history": row}, "tenant")
+
+
+def test_concurrent_subset_merges_keep_each_others_rows(tmp_path) -> None:
+    import multiprocessing as mp
+
+    import pandas as pd
+
+    from runway.features import store as fs_lib
+    from runway.fleet import features as features_lib
+
+    _merge_tenants_one_by_one(str(tmp_path), ["seed"])  # the table exists: every later write is a read-merge-write
+    subsets = [[f"a{k:02d}" for k in range(30)], [f"b{k:02d}" for k in range(30)]]
+    ctx = mp.get_context("fork")
+    start = ctx.Barrier(2)
+    procs = [ctx.Process(target=_merge_tenants_one_by_one, args=(str(tmp_path), sub, start)) for sub in subsets]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    fs = features_lib.fleet_settings(load_settings("retail_fleet", "local", {"environment": {"workspace": str(tmp_path)}}))
+    got = pd.read_parquet(fs_lib.feature_data_dir(fs) / "sales_history.parquet")["tenant"]
+    assert sorted(got) == sorted(["seed", *subsets[0], *subsets[1]])
