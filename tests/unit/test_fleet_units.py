@@ -159,14 +159,25 @@ def test_fleet_rollback_cli_refuses_in_one_line_before_zenml(tmp_path, capsys) -
     assert "'t9999' is not a tenant of use case 'retail_fleet'" in capsys.readouterr().err
 
 
-def test_fleet_training_refuses_an_environment_that_requires_approval(tmp_path) -> None:
-    from pipelines.fleet import run_fleet_training
-    from runway.governance.approvals import ApprovalError
+def test_fleet_gate_outcome_awaits_approval_where_the_environment_requires_it(tmp_path) -> None:
+    from runway.evaluation.gate import Check, Decision
+    from runway.fleet.training import gate_outcome
+    from runway.governance.approvals import _tenant_fields
 
-    s = load_settings("retail_fleet", "local", {"environment": {"workspace": str(tmp_path), "approval": {"required": True, "approvers": ["bob"]}}})
-    with pytest.raises(ApprovalError, match=r"approval.required.*no approval path"):
-        run_fleet_training(s, ["t1"])
-    assert not any(tmp_path.iterdir()), "refused before anything was written"
+    plain = load_settings("retail_fleet", "local", {"environment": {"workspace": str(tmp_path)}})
+    signed = load_settings("retail_fleet", "local", {"environment": {"workspace": str(tmp_path), "approval": {"required": True, "approvers": ["bob"]}}})
+    passed = Decision(True, "all checks passed", [Check("beats_baseline", True, "")])
+    shadow = Decision(False, "beats_production failed", [Check("beats_baseline", True, ""), Check("beats_production", False, "")])
+    worse = Decision(False, "beats_baseline failed", [Check("beats_baseline", False, "")])
+    assert gate_outcome(plain, passed) == ("production", "promote")
+    assert gate_outcome(signed, passed) == ("staging", "await_approval")
+    assert gate_outcome(signed, shadow) == gate_outcome(plain, shadow) == ("staging", "reject")
+    assert gate_outcome(signed, worse) == ("archived", "reject")
+    # approve carries the tenant so the fleet's serving index follows; a single model gets nothing extra
+    pending = {"model": "m-t1", "version": "2", "action": "await_approval", "tenant": "t1", "use_case": "retail_fleet"}
+    assert _tenant_fields(pending, serving="own") == {"tenant": "t1", "use_case": "retail_fleet", "serving": "own", "stage": "production"}
+    assert _tenant_fields(pending) == {"tenant": "t1", "use_case": "retail_fleet"}
+    assert _tenant_fields({"model": "m", "version": "1"}, serving="own") == {}
 
 
 def test_fleet_retraining_honours_the_cooldown_per_tenant(tmp_path) -> None:
