@@ -29,6 +29,7 @@ from runway.evaluation.report import report_from_dict
 from runway.features import frames as frames_lib
 from runway.fleet import data as data_lib
 from runway.fleet import features as features_lib
+from runway.fleet import lineage as lineage_lib
 from runway.fleet import progress as progress_lib
 from runway.fleet import tenants as tenants_lib
 from runway.fleet.work import TenantJob, fit_and_evaluate, run_jobs
@@ -410,6 +411,8 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
                         "baseline": report.baseline.to_dict(),
                         "production": report.production.to_dict() if report.production else None,
                     },
+                    checks=decision.to_dict()["checks"],
+                    lineage=lineage_lib.tenant_lineage(ts, t, fit.evaluation, features=plan["features"], as_of=plan.get("as_of"), run={"id": run_id}),
                 )
             )
             out["tenants"][t] = {

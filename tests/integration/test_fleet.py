@@ -330,3 +330,12 @@ def test_fleet_approval_path_for_one_tenant(fleet) -> None:
     assert served == "production"
     with pytest.raises(approvals.ApprovalError, match="not awaiting approval"):
         approvals.reject(s, name, rec["version"], "too late", who="alice")
+    # `run.py lineage <model>-<tenant> VERSION`: the tenant's files, its gate, the approval since
+    from runway.governance import lineage
+
+    doc = lineage.version_lineage(decision_log(s).verified_entries(), name, rec["version"])
+    assert doc["tenant"] == t and doc["decision"]["action"] == "await_approval" and doc["artifact_sha256"] == entry["artifact_sha256"]
+    assert doc["data"]["batches"] and all(b["file"].startswith(f"{t}/") for b in doc["data"]["batches"])
+    assert [e["action"] for e in doc["decisions_since"]] == ["promote"] and doc["decisions_since"][0]["approved_by"] == "alice"
+    text = lineage.format_text(doc)
+    assert "hashed at the gate" in text and "by alice" in text
