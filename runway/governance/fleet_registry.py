@@ -24,10 +24,11 @@ from zenml.io import fileio
 from runway.config import Settings
 from runway.fleet import tenants as tenants_lib
 from runway.governance.locks import promotion_lock
+from runway.governance.registry import FLEET_URI_KEY
 from runway.modeling.artifact import ArtifactIntegrityError, ModelArtifact, deserialize_verified
 
 MODEL_FILE = "model.pkl"
-URI_KEY = "model_uri"
+URI_KEY = FLEET_URI_KEY  # where registry.read_model_bytes finds a tenant's artifact
 SHA_KEY = "artifact_sha256"
 PAGE = 1000
 

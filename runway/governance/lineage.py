@@ -347,6 +347,12 @@ def _interval(g: dict | None) -> str:
     return f"{_num(g.get('point'), 3)} [{_num(g.get('low'), 3)}, {_num(g.get('high'), 3)}]"
 
 
+def _verified(flag: bool | None) -> str:
+    if flag is None:  # a fleet tenant's files are hashed at its gate, not against ingestion's fingerprint
+        return "hashed at the gate"
+    return "verified" if flag else "NOT verified: files changed during the run"
+
+
 def format_text(doc: dict) -> str:
     """A readable rendering of ``version_lineage``'s answer."""
     d, data, feats, code, win = doc["decision"], doc["data"], doc["features"], doc["code"], doc["windows"]
@@ -363,7 +369,7 @@ def format_text(doc: dict) -> str:
         f"definitions {feats['definitions_sha256'][:16]}",
         f"              model features: {', '.join(feats.get('model_features') or [])}",
         f"data          {data['stream']} ({data['source_kind']}), as of {data.get('as_of') or 'all recorded'}, fingerprint {str(data.get('fingerprint'))[:16]}"
-        f" ({'verified' if data.get('fingerprint_verified') else 'NOT verified: files changed during the run'})",
+        f" ({_verified(data.get('fingerprint_verified'))})",
     ]
     for b in data.get("batches") or []:
         lines.append(f"              {b.get('file') or b.get('table')}  sha256 {b['sha256']}")

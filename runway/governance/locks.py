@@ -29,7 +29,7 @@ def file_lock(path: Path, timeout: float = DEFAULT_TIMEOUT_S) -> Iterator[None]:
         with FileLock(str(path), timeout=timeout):
             yield
     except Timeout:
-        raise LockTimeout(f"could not take the promotion lock {path} within {timeout:.0f}s") from None
+        raise LockTimeout(f"could not take the lock {path} within {timeout:.0f}s") from None
 
 
 @contextlib.contextmanager
@@ -65,7 +65,11 @@ def sql_lock(url: str, name: str, timeout: float = DEFAULT_TIMEOUT_S) -> Iterato
 
 
 def promotion_lock(cfg: LockConfig, workspace: Path, model: str, timeout: float = DEFAULT_TIMEOUT_S):
-    name = f"runway-promotion-{model}"
+    return workspace_lock(cfg, workspace, f"runway-promotion-{model}", timeout)
+
+
+def workspace_lock(cfg: LockConfig, workspace: Path, name: str, timeout: float = DEFAULT_TIMEOUT_S):
+    """The environment's lock (``lock.backend``: a file in the workspace or SQL) under ``name``."""
     if cfg.backend == "sql":
         if not cfg.url:
             raise ValueError("lock.url is required when lock.backend is 'sql'")

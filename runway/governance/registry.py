@@ -36,6 +36,7 @@ from runway.modeling.artifact import ArtifactIntegrityError, ModelArtifact, dese
 MODEL_ARTIFACT = "model"
 MODEL_FILE = "model.pkl"
 SHA_KEY = "artifact_sha256"
+FLEET_URI_KEY = "model_uri"
 
 
 class RegistryError(RuntimeError):
@@ -373,14 +374,18 @@ def discard_failed_versions(model: str) -> list[str]:
 
 
 def read_model_bytes(model: str, version_name: str) -> bytes:
+    """The version's artifact bytes (callers hash them against the decision log)."""
     mv = Client().get_model_version(model, version_name)
     try:
         art = mv.get_model_artifact(MODEL_ARTIFACT)
     except Exception as exc:  # noqa: BLE001
         raise RegistryError(f"model '{model}' version {version_name} has no '{MODEL_ARTIFACT}' artifact: {exc}") from None
-    if art is None:
+    # A fleet tenant's version keeps its artifact's location in its metadata
+    # (runway.governance.fleet_registry.URI_KEY): one artifact name per tenant.
+    uri = art.uri if art is not None else (mv.run_metadata or {}).get(FLEET_URI_KEY)
+    if not uri:
         raise RegistryError(f"model '{model}' version {version_name} has no '{MODEL_ARTIFACT}' artifact")
-    path = os.path.join(art.uri, MODEL_FILE)
+    path = os.path.join(str(uri), MODEL_FILE)
     if not fileio.exists(path):
         raise RegistryError(f"model artifact file {path} is missing")
     with fileio.open(path, "rb") as fh:

@@ -287,3 +287,55 @@ def test_fleet_registry_lists_and_rolls_back_one_tenant(fleet) -> None:
         reg.rollback(s, t, current)
     with pytest.raises(RegistryError, match="no model"):
         reg.rollback(s, "t0004")
+
+
+def test_fleet_approval_path_for_one_tenant(fleet) -> None:
+    """Where approval.required: a tenant's passing candidate waits in staging
+    with a signed await_approval entry; `approve` (its per-tenant model name)
+    makes it production and the fleet then serves it; `reject` archives."""
+    from pipelines.fleet import run_fleet_inference, run_fleet_training
+    from runway.fleet import tenants as tenants_lib
+    from runway.fleet.training import decision_log, serving_index
+    from runway.governance import approvals, registry
+    from runway.governance import fleet_registry as reg
+
+    base = fleet["settings"]
+    data = base.model_dump(mode="json")
+    data["environment"]["approval"] = {"required": True, "approvers": ["alice", "trainer"], "four_eyes": True}
+    # A new tenant with the data of one the gate promoted (against its baseline
+    # only: no production, no pooled serving yet), so the gate passes.
+    t = "t0099"
+    shutil.copytree(base.raw_dir / _promoted_tenant(fleet), base.raw_dir / t)
+    s = type(base).model_validate(data)
+    os.environ[approvals.USER_ENV] = "trainer"
+    try:
+        out = run_fleet_training(s, [t])
+    finally:
+        os.environ.pop(approvals.USER_ENV, None)
+    rec = out["tenants"][t]
+    name = tenants_lib.model_name(s, t)
+    entry = [e for e in _log(s) if e.get("tenant") == t][-1]
+    assert rec["status"] == "awaiting_approval", entry["reason"]
+    assert entry["action"] == "await_approval" and entry["triggered_by"] == "trainer" and entry["version"] == rec["version"]
+    assert registry.version(name, rec["version"]).stage == "staging" and name not in reg.production_index(s)
+    with pytest.raises(approvals.ApprovalError, match="four-eyes"):
+        approvals.approve(s, name, rec["version"], "looks good", who="trainer")
+    with pytest.raises(approvals.ApprovalError, match="not an approver"):
+        approvals.approve(s, name, rec["version"], "looks good", who="mallory")
+    done = approvals.approve(s, name, rec["version"], "checked the holdout", who="alice")
+    assert done["approved_by"] == "alice" and done["tenant"] == t and done["serving"] == "own"
+    assert reg.production_index(s)[name].version == rec["version"] and serving_index(s)[t] == "own"
+    assert decision_log(s).verify() == []
+    served = run_fleet_inference(s, [t], fleet["batches"][-1])["tenants"][t]["served_by"]
+    assert served == "production"
+    with pytest.raises(approvals.ApprovalError, match="not awaiting approval"):
+        approvals.reject(s, name, rec["version"], "too late", who="alice")
+    # `run.py lineage <model>-<tenant> VERSION`: the tenant's files, its gate, the approval since
+    from runway.governance import lineage
+
+    doc = lineage.version_lineage(decision_log(s).verified_entries(), name, rec["version"])
+    assert doc["tenant"] == t and doc["decision"]["action"] == "await_approval" and doc["artifact_sha256"] == entry["artifact_sha256"]
+    assert doc["data"]["batches"] and all(b["file"].startswith(f"{t}/") for b in doc["data"]["batches"])
+    assert [e["action"] for e in doc["decisions_since"]] == ["promote"] and doc["decisions_since"][0]["approved_by"] == "alice"
+    text = lineage.format_text(doc)
+    assert "hashed at the gate" in text and "by alice" in text

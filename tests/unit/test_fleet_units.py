@@ -159,11 +159,91 @@ def test_fleet_rollback_cli_refuses_in_one_line_before_zenml(tmp_path, capsys) -
     assert "'t9999' is not a tenant of use case 'retail_fleet'" in capsys.readouterr().err
 
 
-def test_fleet_training_refuses_an_environment_that_requires_approval(tmp_path) -> None:
-    from pipelines.fleet import run_fleet_training
-    from runway.governance.approvals import ApprovalError
+def test_fleet_gate_outcome_awaits_approval_where_the_environment_requires_it(tmp_path) -> None:
+    from runway.evaluation.gate import Check, Decision
+    from runway.fleet.training import gate_outcome
+    from runway.governance.approvals import _tenant_fields
 
-    s = load_settings("retail_fleet", "local", {"environment": {"workspace": str(tmp_path), "approval": {"required": True, "approvers": ["bob"]}}})
-    with pytest.raises(ApprovalError, match=r"approval.required.*no approval path"):
-        run_fleet_training(s, ["t1"])
-    assert not any(tmp_path.iterdir()), "refused before anything was written"
+    plain = load_settings("retail_fleet", "local", {"environment": {"workspace": str(tmp_path)}})
+    signed = load_settings("retail_fleet", "local", {"environment": {"workspace": str(tmp_path), "approval": {"required": True, "approvers": ["bob"]}}})
+    passed = Decision(True, "all checks passed", [Check("beats_baseline", True, "")])
+    shadow = Decision(False, "beats_production failed", [Check("beats_baseline", True, ""), Check("beats_production", False, "")])
+    worse = Decision(False, "beats_baseline failed", [Check("beats_baseline", False, "")])
+    assert gate_outcome(plain, passed) == ("production", "promote")
+    assert gate_outcome(signed, passed) == ("staging", "await_approval")
+    assert gate_outcome(signed, shadow) == gate_outcome(plain, shadow) == ("staging", "reject")
+    assert gate_outcome(signed, worse) == ("archived", "reject")
+    # approve carries the tenant so the fleet's serving index follows; a single model gets nothing extra
+    pending = {"model": "m-t1", "version": "2", "action": "await_approval", "tenant": "t1", "use_case": "retail_fleet"}
+    assert _tenant_fields(pending, serving="own") == {"tenant": "t1", "use_case": "retail_fleet", "serving": "own", "stage": "production"}
+    assert _tenant_fields(pending) == {"tenant": "t1", "use_case": "retail_fleet"}
+    assert _tenant_fields({"model": "m", "version": "1"}, serving="own") == {}
+
+
+def test_fleet_retraining_honours_the_cooldown_per_tenant(tmp_path) -> None:
+    from runway.fleet.monitor import retraining_decision
+    from runway.monitoring.alerts import Alert
+
+    s = load_settings("retail_fleet", "local", {"environment": {"workspace": str(tmp_path)}})
+    assert s.monitoring.retraining.cooldown_windows == 1
+    log = DecisionLog(tmp_path / "decisions.jsonl", b"k" * 32)
+    a, b = tenants_lib.model_name(s, "t0000"), tenants_lib.model_name(s, "t0001")
+    # last window: both tenants monitored, only t0000 retrained (then its gate ran)
+    log.append_many(
+        [
+            {"model": a, "tenant": "t0000", "action": "no_retrain", "window": "2024-01-01"},
+            {"model": b, "tenant": "t0001", "action": "no_retrain", "window": "2024-01-01"},
+            {"model": a, "tenant": "t0000", "action": "retrain", "window": "2024-01-08"},
+            {"model": b, "tenant": "t0001", "action": "no_retrain", "window": "2024-01-08"},
+            {"model": a, "tenant": "t0000", "version": "2", "action": "promote"},
+        ]
+    )
+    since = log.windows_since_retrain_by_model()
+    assert since == {a: 0} and log.windows_since_retrain(b) is None
+    for model in (a, b):
+        assert since.get(model) == log.windows_since_retrain(model)
+    alert = Alert("2024-01-15", "price", "drift", "alert", 2, 3, 0.4, 0.25, "", tenant="x")
+    cooling = retraining_decision(s, [alert], live=None, reference=None, completeness=0.0, windows_since_retrain=since.get(a))
+    other = retraining_decision(s, [alert], live=None, reference=None, completeness=0.0, windows_since_retrain=since.get(b))
+    assert not cooling.retrain and "cooldown" in " ".join(cooling.reasons)
+    assert other.retrain and other.triggers == ["drift"]
+    # one monitored window later the cooldown (1 window) is over
+    log.append({"model": a, "tenant": "t0000", "action": "no_retrain", "window": "2024-01-15"})
+    after = retraining_decision(s, [alert], live=None, reference=None, completeness=0.0, windows_since_retrain=log.windows_since_retrain_by_model().get(a))
+    assert after.retrain
+
+
+def _merge_tenants_one_by_one(workspace: str, tenants: list[str], start=None) -> None:
+    import pandas as pd
+
+    from runway.fleet import features as features_lib
+
+    fs = features_lib.fleet_settings(load_settings("retail_fleet", "local", {"environment": {"workspace": workspace}}))
+    if start is not None:
+        start.wait(60)  # both processes ready: their merges overlap
+    for t in tenants:
+        row = pd.DataFrame({"tenant": [t], "store_id": "1", "item_id": "1", "event_timestamp": pd.to_datetime(["2025-01-01"], utc=True), "x": [1.0]})
+        features_lib.write_merged(fs, {"sales_history": row}, "tenant")
+
+
+def test_concurrent_subset_merges_keep_each_others_rows(tmp_path) -> None:
+    import multiprocessing as mp
+
+    import pandas as pd
+
+    from runway.features import store as fs_lib
+    from runway.fleet import features as features_lib
+
+    _merge_tenants_one_by_one(str(tmp_path), ["seed"])  # the table exists: every later write is a read-merge-write
+    subsets = [[f"a{k:02d}" for k in range(30)], [f"b{k:02d}" for k in range(30)]]
+    ctx = mp.get_context("fork")
+    start = ctx.Barrier(2)
+    procs = [ctx.Process(target=_merge_tenants_one_by_one, args=(str(tmp_path), sub, start)) for sub in subsets]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    fs = features_lib.fleet_settings(load_settings("retail_fleet", "local", {"environment": {"workspace": str(tmp_path)}}))
+    got = pd.read_parquet(fs_lib.feature_data_dir(fs) / "sales_history.parquet")["tenant"]
+    assert sorted(got) == sorted(["seed", *subsets[0], *subsets[1]])
