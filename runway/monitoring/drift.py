@@ -553,8 +553,8 @@ def _grade(value: float, pvalue: float, warn: float, alert: float, alpha: float)
     return "ok"
 
 
-def _missing_part(ref: pd.Series, cur: pd.Series, th: DriftThresholds) -> tuple[dict[str, Any], Severity, list[str]]:
-    mr, mc = int(ref.isna().sum()), int(cur.isna().sum())
+def _missing_part(ref: pd.Series, cur: pd.Series, th: DriftThresholds, missing: tuple[int, int] | None = None) -> tuple[dict[str, Any], Severity, list[str]]:
+    mr, mc = missing if missing is not None else (int(ref.isna().sum()), int(cur.isna().sum()))
     rate_r, rate_c = mr / len(ref), mc / len(cur)
     p = chi_square([mr, len(ref) - mr], [mc, len(cur) - mc])[1]
     change = abs(rate_c - rate_r)
@@ -585,11 +585,20 @@ def _numeric_feature(name: str, ref: pd.Series, cur: pd.Series, th: DriftThresho
     return FeatureDrift(feature=name, kind="numeric", severity=max_severity(*sevs), reasons=tuple(reasons), **out)
 
 
+def _counts_and_missing(s: pd.Series) -> tuple[pd.Series, int]:
+    """(counts of the present values, unused pandas categories dropped;
+    number of missing values, as ``isna().sum()`` counts them)."""
+    counts = s.value_counts(dropna=False)
+    na = counts.index.isna()
+    present = counts[~na]
+    return present[present > 0], int(counts[na].sum())
+
+
 def _categorical_feature(name: str, ref: pd.Series, cur: pd.Series, th: DriftThresholds) -> FeatureDrift:
-    miss, sev_m, reasons = _missing_part(ref, cur, th)
-    rc = ref.value_counts(dropna=True)
-    cc = cur.value_counts(dropna=True)
-    rc, cc = rc[rc > 0], cc[cc > 0]  # unused pandas categories
+    # One hashing pass per side gives both the category counts and the
+    # missing count (an isna() pass over object values costs as much again).
+    (rc, mr), (cc, mc) = _counts_and_missing(ref), _counts_and_missing(cur)
+    miss, sev_m, reasons = _missing_part(ref, cur, th, (mr, mc))
     out: dict[str, Any] = {**miss, "n_ref": int(rc.sum()), "n_cur": int(cc.sum())}
     sevs = [sev_m]
     if len(rc) and len(cc):

@@ -44,8 +44,8 @@ os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "1")  # read by whylogs at import
 
 import numpy as np
 import pandas as pd
-import whylogs as why
-from whylogs.core import DatasetProfileView, DatasetSchema
+import whylogs  # noqa: F401 - imported after WHYLOGS_NO_ANALYTICS is set
+from whylogs.core import DatasetProfile, DatasetProfileView, DatasetSchema
 from whylogs.core.preprocessing import ColumnProperties
 
 from runway.data.io import atomic_write_bytes
@@ -89,31 +89,32 @@ def _nan_mask(s: pd.Series) -> np.ndarray | None:
     return nan
 
 
-def _log_split_column(col: str, values: np.ndarray, nan: np.ndarray) -> DatasetProfileView:
-    """One float column's profile as present values (homogeneous) + its NaNs
-    (whylogs' default path, which counts them as null and nan)."""
-    view = why.log(pandas=pd.DataFrame({col: values[nan]})).view()
-    present = values[~nan]
-    if present.size:
-        schema = DatasetSchema(types={col: (present.dtype, ColumnProperties.homogeneous)})
-        view = view.merge(why.log(pandas=pd.DataFrame({col: present}), schema=schema).view())
-    return view
+def _track_chunk(profile: DatasetProfile, schema: DatasetSchema, chunk: pd.DataFrame) -> None:
+    """Track one chunk into ``profile`` (whose schema is ``schema``).
 
-
-def _log_chunk(chunk: pd.DataFrame) -> DatasetProfileView:
-    prepared, schema = _prepare_chunk(chunk)
+    The homogeneous declarations are per chunk (``schema.types`` is what
+    whylogs reads on every ``track``), so they are swapped in before each
+    call. A float column with NaN but no infinity is tracked as its NaNs
+    alone (whylogs' default path counts them as null and nan) and then its
+    present values (homogeneous), see the module docstring."""
+    prepared, types = _prepare_chunk(chunk)
     split = {c: m for c in prepared.columns if (m := _nan_mask(prepared[c])) is not None}
+    schema.types.clear()
+    schema.types.update(types)
     rest = prepared.drop(columns=list(split)) if split else prepared
-    view = why.log(pandas=rest, schema=schema).view() if rest.shape[1] else None
+    if rest.shape[1]:
+        profile.track(pandas=rest)
     for col, nan in split.items():
-        part = _log_split_column(str(col), prepared[col].to_numpy(), nan)
-        view = part if view is None else view.merge(part)
-    if view is None:  # pragma: no cover - _chunks never yields a frame without columns
-        raise ValueError("cannot profile a chunk without columns")
-    return view
+        values = prepared[col].to_numpy()
+        schema.types.pop(col, None)
+        profile.track(pandas=pd.DataFrame({col: values[nan]}))
+        present = values[~nan]
+        if present.size:
+            schema.types[col] = (present.dtype, ColumnProperties.homogeneous)
+            profile.track(pandas=pd.DataFrame({col: present}))
 
 
-def _prepare_chunk(chunk: pd.DataFrame) -> tuple[pd.DataFrame, DatasetSchema]:
+def _prepare_chunk(chunk: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Work around whylogs/numpy-2 crashes and declare homogeneous columns."""
     # whylogs' homogeneous path reads series[0] by label: give every chunk a
     # fresh 0-based index (bounded copy: one chunk).
@@ -141,7 +142,7 @@ def _prepare_chunk(chunk: pd.DataFrame) -> tuple[pd.DataFrame, DatasetSchema]:
             types[col] = (s.dtype, ColumnProperties.homogeneous)
     if converted:
         chunk = chunk.assign(**converted)
-    return chunk, DatasetSchema(types=types)
+    return chunk, types
 
 
 def _chunks(data: pd.DataFrame | Iterable[pd.DataFrame], chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -158,7 +159,7 @@ def _chunks(data: pd.DataFrame | Iterable[pd.DataFrame], chunk_rows: int) -> Ite
 
 def profile_frame(data: pd.DataFrame | Iterable[pd.DataFrame], chunk_rows: int = DEFAULT_CHUNK_ROWS) -> DatasetProfileView:
     """Profile a frame (or an iterable of frames, e.g. parquet batches) in
-    chunks of at most ``chunk_rows`` rows and merge the chunk profiles.
+    chunks of at most ``chunk_rows`` rows, tracked into one whylogs profile.
 
     Peak memory is one chunk's preprocessing, not the whole frame's. Counts,
     null counts, min/max, mean and stddev equal those of a single
@@ -174,14 +175,29 @@ def profile_frame(data: pd.DataFrame | Iterable[pd.DataFrame], chunk_rows: int =
         dup = data.columns[data.columns.duplicated()].tolist()
         if dup:
             raise ValueError(f"frame has duplicate column names: {dup}")
-    view: DatasetProfileView | None = None
+    # One whylogs profile tracks chunk after chunk: its column profiles (and
+    # their metric objects, whose set-up whylogs deep-copies) are built once,
+    # not once per chunk and merged. A chunk whose dtypes differ from the
+    # profile's (a later parquet batch) starts a new profile, merged at the end.
+    views: list[DatasetProfileView] = []
+    profile: DatasetProfile | None = None
+    schema = DatasetSchema()
+    dtypes: pd.Series | None = None
     for chunk in _chunks(data, chunk_rows):
         if len(chunk) == 0:
             continue
-        part = _log_chunk(chunk)
-        view = part if view is None else view.merge(part)
-    if view is None:
+        if profile is None or dtypes is None or not chunk.dtypes.equals(dtypes):
+            if profile is not None:
+                views.append(profile.view())
+            schema = DatasetSchema()
+            profile, dtypes = DatasetProfile(schema=schema), chunk.dtypes
+        _track_chunk(profile, schema, chunk)
+    if profile is None:
         raise ValueError("cannot profile: no rows in any chunk")
+    views.append(profile.view())
+    view = views[0]
+    for part in views[1:]:
+        view = view.merge(part)
     return view
 
 

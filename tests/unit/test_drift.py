@@ -348,3 +348,15 @@ def test_one_million_rows_by_25_columns_no_false_alarm():
     cur = pd.DataFrame(rng.normal(size=(n, k)), columns=ref.columns)
     res = drift.drift_report(ref, cur)
     assert res.severity == "ok"
+
+
+def test_categorical_missing_and_counts_from_one_pass_equal_isna_and_value_counts():
+    # None, NaN, pd.NA and NaT all count as missing (as isna() counts them);
+    # unused categories are not categories seen.
+    ref = pd.DataFrame({"c": pd.Series(["a", None, "b", np.nan, "a", pd.NA, pd.NaT, "b"] * 50, dtype=object)})
+    cur = pd.DataFrame({"c": pd.Categorical(["a", "b", None, "a"] * 100, categories=["a", "b", "unused"])})
+    f = drift.drift_report(ref, cur, categorical=["c"]).feature("c")
+    assert f.missing_ref == ref["c"].isna().mean() == 0.5 and f.missing_cur == 0.25
+    assert (f.n_ref, f.n_cur) == (200, 300)
+    rc, cc = ref["c"].value_counts(), cur["c"].value_counts()
+    assert f.js == pytest.approx(drift.js_divergence(rc, cc[cc > 0]), rel=1e-12) and f.new_categories == ()

@@ -175,3 +175,18 @@ def test_float_column_with_missing_values_is_split_and_equals_whylogs():
     got, plain = P.profile_frame(df, chunk_rows=4_000), why.log(df).view()
     pd.testing.assert_frame_equal(_exact(got), _exact(plain), check_dtype=False)
     np.testing.assert_allclose(got.to_pandas()["distribution/mean"].astype(float)["a"], np.nanmean(a), rtol=1e-9)
+
+
+def test_chunks_differing_in_dtype_or_homogeneity_equal_one_whylogs_profile():
+    # One whylogs profile tracks the chunks; per-chunk homogeneous flags must
+    # not leak (chunk 1 of "x" is finite, chunk 2 has an inf) and a batch with
+    # other dtypes (ints, then floats) starts a profile of its own, merged.
+    x = np.arange(8_000, dtype=float)
+    x[6_000] = np.inf
+    df = pd.DataFrame({"x": x, "s": np.array(["a", "b"] * 4_000, dtype=object)})
+    got = P.profile_frame(df, chunk_rows=4_000)
+    pd.testing.assert_frame_equal(_exact(got), _exact(why.log(df).view()), check_dtype=False)
+    parts = [pd.DataFrame({"n": np.arange(3, dtype="int64")}), pd.DataFrame({"n": [1.5, np.nan]})]
+    merged = _exact(P.profile_frame(iter(parts)))
+    assert merged.loc["n", "counts/n"] == 5 and merged.loc["n", "counts/null"] == 1
+    assert merged.loc["n", "types/integral"] == 3 and merged.loc["n", "types/fractional"] == 1
