@@ -221,21 +221,31 @@ def psi(reference: Any, current: Any, bins: int = 10, eps: float = PSI_EPS) -> f
 
 
 def _ks_stat_sorted(a: np.ndarray, b: np.ndarray) -> float:
-    """max |F_a(x) - F_b(x)| for sorted a, b.
+    """max |F_a(x) - F_b(x)| for sorted a, b, with one search of a's
+    distinct values into b.
 
-    Both empirical CDFs are step functions that only move at data values, so
-    it suffices to look at the last occurrence of each distinct value: there
-    F_a is (index + 1) / n without a search, and F_b is one searchsorted of
-    sorted keys (NumPy uses the previous hit as a hint, so that is fast).
+    Both empirical CDFs are step functions that only move at data values. At
+    the last occurrence of each distinct a-value a_i, F_a is (index + 1) / n
+    and F_b is #(b <= a_i) / m (the search). On [a_i, a_(i+1)) F_a is
+    constant and F_b only grows, so the b-points there are extreme at the
+    last b below a_(i+1), where F_b is #(b < a_(i+1)) / m: the same search,
+    less b's ties with a_(i+1) (searched again only where a tie exists). The
+    candidates are the very values the two-sided search would compare.
     """
     n, m = a.size, b.size
-    d = 0.0
-    for own, other, n_own, n_other, _sign in ((a, b, n, m, 1.0), (b, a, m, n, -1.0)):
-        ends = np.flatnonzero(np.append(own[1:] != own[:-1], True))
-        f_own = (ends + 1) / n_own
-        f_other = np.searchsorted(other, own[ends], side="right") / n_other
-        d = max(d, float(np.max(np.abs(f_own - f_other))))
-    return d
+    ends = np.flatnonzero(np.append(a[1:] != a[:-1], True))
+    keys = a[ends]
+    f_a = (ends + 1) / n
+    right = np.searchsorted(b, keys, side="right")
+    left = right.copy()
+    tie = right > 0
+    tie[tie] = b[right[tie] - 1] == keys[tie]
+    if tie.any():
+        left[tie] = np.searchsorted(b, keys[tie], side="left")
+    d_at_a = float(np.max(np.abs(f_a - right / m)))
+    # Just below a_i, F_a is the previous step's value (0 below a's minimum).
+    d_below_a = float(np.max(np.abs(np.concatenate(([0.0], f_a[:-1])) - left / m)))
+    return max(d_at_a, d_below_a)
 
 
 def _ks_sorted(sr: np.ndarray, sc: np.ndarray) -> tuple[float, float]:
