@@ -12,6 +12,7 @@ from runway.config.loader import (
     environment_file,
     list_names,
     load_settings,
+    redact_url,
     reveal,
     use_case_file,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "environment_file",
     "list_names",
     "load_settings",
+    "redact_url",
     "resolve_path",
     "reveal",
     "use_case_file",

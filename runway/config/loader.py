@@ -75,6 +75,19 @@ def reveal(value: str | None) -> str | None:
     return _substitute(_substitute(value, unset, _SECRET_REF), unset)
 
 
+def redact_url(url: str) -> str:
+    """A database URL fit for a message or a log: the password replaced by
+    ``***`` (SQLAlchemy's own rendering, so a password holding ``@`` or ``:``
+    cannot leak part of itself); anything unparsable is not echoed at all."""
+    import contextlib
+
+    from sqlalchemy.engine import make_url
+
+    with contextlib.suppress(Exception):
+        return make_url(url).render_as_string(hide_password=True)
+    return "<unparsable URL>"
+
+
 def secret_reference(value: str) -> str:
     """``${VAR}`` / ``${VAR:-d}`` -> ``{env:VAR}`` / ``{env:VAR:-d}``: a reference ZenML leaves alone."""
     return _ENV_REF.sub(lambda m: "{env:" + m.group(1) + (f":-{m.group(2)}" if m.group(2) is not None else "") + "}", value)

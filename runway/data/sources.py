@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from runway.config import ContractConfig, Settings, SourceConfig, reveal
+from runway.config import ContractConfig, Settings, SourceConfig, redact_url, reveal
 
 # A stream is named in the use case (settings.streams): its history or scoring stream.
 Stream = str
@@ -153,7 +153,7 @@ def _read_sql(src: SourceConfig, contract: ContractConfig, stream: Stream, until
         query = sa.text(f"SELECT * FROM {sa.sql.quoted_name(table, quote=True)}")  # noqa: S608 - table name from config
         frame = pd.read_sql(query, engine)
     except Exception as exc:  # noqa: BLE001 - any driver error means the table cannot be read
-        raise SourceError(f"{src.location.split('@')[-1]}: cannot read table '{table}': {type(exc).__name__}: {exc}") from None
+        raise SourceError(f"{redact_url(reveal(src.location))}: cannot read table '{table}': {type(exc).__name__}: {exc}") from None
     finally:
         engine.dispose()
     ts = contract.timestamp

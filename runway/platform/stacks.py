@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from runway.config import Settings, StackConfig
+from runway.config import Settings, StackConfig, redact_url
 
 Kind = Literal["kubeflow", "kubernetes"]
 KINDS: tuple[str, ...] = ("kubeflow", "kubernetes")
@@ -354,25 +354,17 @@ def _zenml_store_url(url: str) -> str:
     try:
         u = make_url(url)
     except Exception as exc:  # noqa: BLE001 - sqlalchemy raises several types
-        raise LocalServerError(f"not a database URL: {_redact(url)} ({type(exc).__name__})") from None
+        raise LocalServerError(f"not a database URL: {redact_url(url)} ({type(exc).__name__})") from None
     backend = u.get_backend_name()
     if backend == "sqlite":
         return u.set(drivername="sqlite").render_as_string(hide_password=False)
     if backend in ("mysql", "mariadb"):
         if not (u.username and u.password and u.database):
             raise LocalServerError(
-                f"ZenML needs a MySQL/MariaDB user with a password and a database in the URL (got {_redact(url)}): use mysql://user:password@host:port/database"
+                f"ZenML needs a MySQL/MariaDB user with a password and a database in the URL (got {redact_url(url)}): use mysql://user:password@host:port/database"
             )
         return u.set(drivername="mysql").render_as_string(hide_password=False)
-    raise LocalServerError(f"the local ZenML server runs on SQLite or MySQL/MariaDB, not {backend}: {_redact(url)}")
-
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    with contextlib.suppress(Exception):
-        return make_url(url).render_as_string(hide_password=True)
-    return "<unparsable URL>"
+    raise LocalServerError(f"the local ZenML server runs on SQLite or MySQL/MariaDB, not {backend}: {redact_url(url)}")
 
 
 @contextlib.contextmanager
@@ -474,7 +466,7 @@ def local_server(settings: Settings, store_url: str | None = None, *, port: int 
             with _env(drop_prefix="ZENML_STORE_"):
                 store = BaseZenStore.create_store(SqlZenStoreConfiguration(url=url))
         except Exception as exc:  # noqa: BLE001 - one clear line
-            raise LocalServerError(f"cannot initialise the ZenML database {_redact(url)}: {' '.join(str(exc).split())[:300]}") from None
+            raise LocalServerError(f"cannot initialise the ZenML database {redact_url(url)}: {' '.join(str(exc).split())[:300]}") from None
         with contextlib.suppress(Exception):
             store.engine.dispose()  # type: ignore[attr-defined]
         daemon_env["ZENML_STORE_URL"] = url

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from runway.config import Settings, reveal
+from runway.config import Settings, redact_url, reveal
 from runway.data.io import write_parquet_atomic
 
 TABLE = "runway_predictions"
@@ -77,7 +77,7 @@ def write_predictions(settings: Settings, predictions: pd.DataFrame, inputs: pd.
                 rows.to_sql(TABLE, conn, if_exists="append", index=False, chunksize=10_000)
         finally:
             engine.dispose()
-        return f"{sink.split('@')[-1]} table {TABLE} (use_case={settings.use_case}, batch={batch_label})"
+        return f"{redact_url(sink)} table {TABLE} (use_case={settings.use_case}, batch={batch_label})"
     write_parquet_atomic(_merge_tenants(part / "predictions.parquet", predictions, tenant_column), part / "predictions.parquet")
     return str(part / "predictions.parquet")
 
