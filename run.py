@@ -583,6 +583,8 @@ def cmd_fleet(settings: Settings, args: argparse.Namespace) -> int:
         c = out["counts"]
         print(f"\n=== fleet training: {len(selected)} tenants in {out['seconds']} s ({out['chunks']} chunk(s), run {out['run']}) ===")
         print("  " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
+        if c.get("awaiting_approval"):
+            print(f"  awaiting approval: python run.py approve {settings.model.name}-<tenant> VERSION --reason ... (fleet registry lists them)")
         if out.get("pooled"):
             p = out["pooled"]
             print(f"  pooled model {p['model']} v{p['version']} -> {p['stage']}: {p['reason'][:160]}")

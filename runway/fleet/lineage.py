@@ -34,13 +34,15 @@ def tenant_data(settings: Settings, tenant: str | None, as_of: str | None) -> di
     }
 
 
-def tenant_lineage(settings: Settings, tenant: str, evaluation: dict, *, features: list[str], as_of: str | None, run: dict) -> dict[str, Any]:
+def tenant_lineage(settings: Settings, tenant: str, evaluation: dict, *, features: list[str], as_of: str | None, run: dict, code: dict) -> dict[str, Any]:
+    """``code``: ``lineage.code_version()``, taken once per chunk."""
     record = lineage_lib.build(
         settings,
         {**evaluation, "training": {"features": features, **(evaluation.get("training") or {})}},
         data=tenant_data(settings, tenant, as_of),
         feature_version=None,
         run=run,
+        code=code,
     )
     record["config"] = {"sha256": record["config"]["sha256"], "resolved": None}
     record["tenant"] = tenant

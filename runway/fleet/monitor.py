@@ -27,8 +27,7 @@ from runway.fleet import data as data_lib
 from runway.fleet import features as features_lib
 from runway.fleet import progress as progress_lib
 from runway.fleet import tenants as tenants_lib
-from runway.fleet.training import decision_log
-from runway.governance.decision_log import git_commit
+from runway.fleet.training import decision_log, process_commit
 from runway.monitoring import alerts as alerts_lib
 from runway.monitoring import drift as drift_lib
 from runway.monitoring import triggers as triggers_lib
@@ -180,7 +179,7 @@ def monitor(settings: Settings, tenant_ids: list[str], batch: str, as_of: str) -
                     "reason": "; ".join(trigger.reasons),
                     "triggers": trigger.triggers,
                     "window": batch,
-                    "git_commit": git_commit(),
+                    "git_commit": process_commit(),
                     "env": settings.environment.name,
                 }
             )

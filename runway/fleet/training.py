@@ -14,6 +14,7 @@ must beat the pooled model through the same gate to get its own.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -35,6 +36,7 @@ from runway.fleet import tenants as tenants_lib
 from runway.fleet.work import TenantJob, fit_and_evaluate, run_jobs
 from runway.governance.approvals import AWAIT_APPROVAL, identity, requires_approval
 from runway.governance.decision_log import DecisionLog, git_commit, open_log
+from runway.governance.lineage import code_version
 from runway.modeling import artifact as modeling_lib
 
 POOLED_MAX_ROWS = 200_000
@@ -94,8 +96,15 @@ def remove_work_dir(path: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=1)
+def process_commit() -> str:
+    """The commit of the code this process imported: ``git_commit`` runs git
+    twice (~17 ms), which per tenant entry was a fixed cost of the fleet."""
+    return git_commit()
+
+
 def _entry(settings: Settings, tenant: str, model: str, **fields: Any) -> dict:
-    return {"use_case": settings.use_case, "tenant": tenant, "model": model, "git_commit": git_commit(), "env": settings.environment.name, **fields}
+    return {"use_case": settings.use_case, "tenant": tenant, "model": model, "git_commit": process_commit(), "env": settings.environment.name, **fields}
 
 
 # ---------------------------------------------------------------- prepare --
@@ -344,6 +353,7 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
     known = reg.existing_models(settings)
     entries = []
     who = identity() if requires_approval(settings) else None
+    code = code_version()  # once per chunk, not per tenant
     bar = progress_lib.current()
     for fit in sorted(fits, key=lambda f: f.tenant):
         t, name = fit.tenant, tenants_lib.model_name(settings, fit.tenant)
@@ -412,7 +422,9 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
                         "production": report.production.to_dict() if report.production else None,
                     },
                     checks=decision.to_dict()["checks"],
-                    lineage=lineage_lib.tenant_lineage(ts, t, fit.evaluation, features=plan["features"], as_of=plan.get("as_of"), run={"id": run_id}),
+                    lineage=lineage_lib.tenant_lineage(
+                        ts, t, fit.evaluation, features=plan["features"], as_of=plan.get("as_of"), run={"id": run_id}, code=code
+                    ),
                 )
             )
             out["tenants"][t] = {

@@ -213,6 +213,7 @@ def build(
     data: dict,
     feature_version: str | None,
     run: dict | None = None,
+    code: dict | None = None,
 ) -> dict:
     """The lineage record of one training run (stored as the decision entry's ``lineage``).
 
@@ -234,7 +235,7 @@ def build(
             "definitions_sha256": feature_definitions_sha256(settings),
             "model_features": training.get("features"),
         },
-        "code": code_version(),
+        "code": code or code_version(),  # a fleet passes it once per chunk (git runs twice per call)
         "config": {"sha256": sha256_json(config), "resolved": config},
         "windows": {
             "training": [training.get("start"), training.get("end")],
