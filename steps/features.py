@@ -14,6 +14,7 @@ import runway.features.frames as frames_lib
 import runway.features.store as fs_lib
 from runway.config import Settings
 from steps.caching import depends_on
+from steps.materializers import FrameMaterializer
 
 
 def feature_rows(settings: Settings, history: pd.DataFrame, scoring: pd.DataFrame | None) -> pd.DataFrame:
@@ -55,7 +56,7 @@ def sync_feature_store(settings: Settings, history: pd.DataFrame, scoring: pd.Da
     return feature_version(tables)
 
 
-@step(cache_policy=depends_on(fs_lib, frames_lib))
+@step(cache_policy=depends_on(fs_lib, frames_lib), output_materializers=FrameMaterializer)
 def retrieve_features(settings: Settings, rows: pd.DataFrame, feature_version: str) -> Annotated[pd.DataFrame, "feature_frame"]:
     """Point-in-time join of the feature service onto ``rows`` (Feast get_historical_features)."""
     store = fs_lib.open_store(settings)

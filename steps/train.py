@@ -15,10 +15,10 @@ import runway.modeling.estimators as estimators_lib
 from runway.config import Settings
 from runway.modeling.artifact import ModelArtifact
 from steps.caching import depends_on
-from steps.materializers import ModelArtifactMaterializer
+from steps.materializers import FrameMaterializer, ModelArtifactMaterializer
 
 
-@step(cache_policy=depends_on(modeling_lib, frames_lib))
+@step(cache_policy=depends_on(modeling_lib, frames_lib), output_materializers=FrameMaterializer)
 def split_frame(settings: Settings, frame: pd.DataFrame) -> tuple[Annotated[pd.DataFrame, "train_frame"], Annotated[pd.DataFrame, "holdout_frame"]]:
     usable = frames_lib.drop_warmup(frame.dropna(subset=[settings.target]), settings)
     train, holdout = modeling_lib.time_split(usable, settings.timestamp, settings.split)
