@@ -21,6 +21,17 @@ TABLE = "runway_predictions"
 BATCH_PREFIX = "batch="
 
 
+def sink_location(sink: str) -> str:
+    """The sink URL as shown to users: the password masked by SQLAlchemy's own
+    URL parser (an '@' inside a password broke the old split-at-'@')."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(sink).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - never echo an unparsable URL, it may hold a secret
+        return "<unparsable URL>"
+
+
 def partition_dir(settings: Settings, batch_label: str) -> Path:
     return settings.use_case_path("predictions", f"{BATCH_PREFIX}{batch_label}")
 
@@ -77,7 +88,7 @@ def write_predictions(settings: Settings, predictions: pd.DataFrame, inputs: pd.
                 rows.to_sql(TABLE, conn, if_exists="append", index=False, chunksize=10_000)
         finally:
             engine.dispose()
-        return f"{sink.split('@')[-1]} table {TABLE} (use_case={settings.use_case}, batch={batch_label})"
+        return f"{sink_location(sink)} table {TABLE} (use_case={settings.use_case}, batch={batch_label})"
     write_parquet_atomic(_merge_tenants(part / "predictions.parquet", predictions, tenant_column), part / "predictions.parquet")
     return str(part / "predictions.parquet")
 
