@@ -527,13 +527,16 @@ def unknown_entities(store_or_tables: Any, entity_df: pd.DataFrame, service_name
         raise EntityFrameError(f"entity rows lack key column(s) {missing}")
     if not all_keys or entity_df.empty:
         return []
-    bad = np.zeros(len(entity_df), dtype=bool)
+    # Check each distinct entity once (a batch repeats entities over many dates),
+    # keeping the order of first appearance.
+    uniq = entity_df[all_keys].drop_duplicates()
+    bad = np.zeros(len(uniq), dtype=bool)
     for _, keys, idx in checks:
-        rows = pd.MultiIndex.from_frame(entity_df[keys].astype(str))
+        rows = pd.MultiIndex.from_frame(uniq[keys].astype(str))
         bad |= ~rows.isin(idx)
     if not bad.any():
         return []
-    found = entity_df.loc[bad, all_keys].drop_duplicates()
+    found = uniq.loc[bad]
     return [tuple(r) for r in found.itertuples(index=False, name=None)]
 
 

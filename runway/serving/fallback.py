@@ -64,7 +64,8 @@ def predict_with_fallback(
                 continue
             try:
                 model = cand.load()
-                out = np.asarray(model.predict(features.loc[todo]), dtype=float)
+                # all rows open (the usual first level): no boolean-mask copy of the whole frame
+                out = np.asarray(model.predict(features if todo.all() else features.loc[todo]), dtype=float)
             except Exception as exc:  # noqa: BLE001 - every failure means "next level"
                 reasons.append(f"{cand.level} v{cand.version}: {type(exc).__name__}: {exc}")
                 continue
