@@ -66,9 +66,14 @@ lint: setup
 # linter complains); the recipe exits non-zero if any of them failed, with
 # pytest's own exit code when pytest failed (so 5, no tests collected, fails
 # too); make itself then exits 2.
+# One pytest process keeps about one core busy (the pipelines are mostly
+# single-threaded Python), so the suite runs on PYTEST_WORKERS processes
+# (pytest-xdist; each has its own ZenML config folder). PYTEST_WORKERS=0 runs
+# it in one process.
+PYTEST_WORKERS ?= 2
 test: setup tools
 	@$(LINT); \
-	echo "== pytest"; RUNWAY_CHECKOV=$(CURDIR)/$(TOOLS)/bin/checkov $(VENV)/bin/python -m pytest $(PYTEST_ARGS) || status=$$?; \
+	echo "== pytest"; RUNWAY_CHECKOV=$(CURDIR)/$(TOOLS)/bin/checkov $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || status=$$?; \
 	exit $$status
 
 # pip-tools in a throwaway venv. LOCK_ENV makes hashes come from the package

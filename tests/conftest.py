@@ -25,6 +25,15 @@ os.environ.pop("RUNWAY_DECISION_LOG_KEY", None)
 
 from runway.config import PROJECT_ROOT, Settings, load_settings  # noqa: E402
 
+
+def pytest_configure(config):
+    # ZenML resolves step sources against the main module's folder, as it does
+    # for `python run.py`; pytest-xdist workers have no main file, so name the
+    # project root, the folder run.py lives in.
+    from zenml.utils import source_utils
+
+    source_utils.set_custom_source_root(str(PROJECT_ROOT))
+
 # Small enough for a test to train in seconds, big enough for real structure.
 SMALL_SIMULATION = {"stores": 3, "items": 4, "history_days": 196}
 
