@@ -11,7 +11,6 @@ itself is not repeated in every tenant's entry (1,000 tenants would write
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from runway.config import Settings
@@ -21,8 +20,7 @@ from runway.governance import lineage as lineage_lib
 
 def tenant_data(settings: Settings, tenant: str | None, as_of: str | None) -> dict[str, Any]:
     files = data_lib._files(settings, settings.streams.history, tenant)  # noqa: SLF001 - the fleet's own file layout
-    batches = [{"batch": p.name.split(".")[0], "file": p.relative_to(settings.raw_dir).as_posix(), "sha256": lineage_lib.file_sha256(p)} for p in files]
-    combined = hashlib.sha256("".join(b["sha256"] for b in batches).encode()).hexdigest()
+    batches, combined = lineage_lib.file_entries(settings, files)
     return {
         "stream": settings.streams.history,
         "source_kind": settings.environment.source.kind,
