@@ -36,7 +36,7 @@ from runway.fleet import tenants as tenants_lib
 from runway.fleet.work import TenantJob, fit_and_evaluate, run_jobs
 from runway.governance.approvals import AWAIT_APPROVAL, identity, requires_approval
 from runway.governance.decision_log import DecisionLog, git_commit, open_log
-from runway.governance.lineage import code_version
+from runway.governance.lineage import code_version, resolved_config
 from runway.modeling import artifact as modeling_lib
 
 POOLED_MAX_ROWS = 200_000
@@ -354,6 +354,7 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
     entries = []
     who = identity() if requires_approval(settings) else None
     code = code_version()  # once per chunk, not per tenant
+    fleet_config = resolved_config(settings)  # likewise; a tenant with overrides resolves its own
     bar = progress_lib.current()
     for fit in sorted(fits, key=lambda f: f.tenant):
         t, name = fit.tenant, tenants_lib.model_name(settings, fit.tenant)
@@ -423,7 +424,14 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
                     },
                     checks=decision.to_dict()["checks"],
                     lineage=lineage_lib.tenant_lineage(
-                        ts, t, fit.evaluation, features=plan["features"], as_of=plan.get("as_of"), run={"id": run_id}, code=code
+                        ts,
+                        t,
+                        fit.evaluation,
+                        features=plan["features"],
+                        as_of=plan.get("as_of"),
+                        run={"id": run_id},
+                        code=code,
+                        config=fleet_config if ts is settings else None,
                     ),
                 )
             )

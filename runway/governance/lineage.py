@@ -127,8 +127,7 @@ def file_entries(settings: Settings, files: list[Path]) -> tuple[list[dict], str
 
     combined, each = sources.hash_files(files)
     entries = [
-        {"batch": p.name.split(".")[0], "file": p.relative_to(settings.raw_dir).as_posix(), "sha256": sha, "bytes": p.stat().st_size}
-        for p, sha in each.items()
+        {"batch": p.name.split(".")[0], "file": p.relative_to(settings.raw_dir).as_posix(), "sha256": sha, "bytes": p.stat().st_size} for p, sha in each.items()
     ]
     return entries, combined
 
@@ -227,13 +226,15 @@ def build(
     feature_version: str | None,
     run: dict | None = None,
     code: dict | None = None,
+    config: dict | None = None,
 ) -> dict:
     """The lineage record of one training run (stored as the decision entry's ``lineage``).
 
     ``evaluation`` is the evaluation step's output (the report's dict plus
-    ``importance`` and ``training``); ``data`` is ``data_lineage``'s answer.
+    ``importance`` and ``training``); ``data`` is ``data_lineage``'s answer;
+    ``config``: ``resolved_config(settings)`` when the caller already has it.
     """
-    config = resolved_config(settings)
+    config = config if config is not None else resolved_config(settings)
     training = evaluation.get("training") or {}
     holdout = evaluation.get("holdout") or [None, None]
     record: dict[str, Any] = {
