@@ -349,14 +349,16 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
                 ref_version,
             )
         )
-    fits = list(run_jobs(fit_and_evaluate, jobs, tenants_lib.config(settings).workers))
     known = reg.existing_models(settings)
     entries = []
     who = identity() if requires_approval(settings) else None
     code = code_version()  # once per chunk, not per tenant
     fleet_config = resolved_config(settings)  # likewise; a tenant with overrides resolves its own
     bar = progress_lib.current()
-    for fit in sorted(fits, key=lambda f: f.tenant):
+    # Each tenant is registered as its fit arrives: the registry's writes
+    # (mostly waiting on the store's commits) overlap the pool's fits instead
+    # of following them all. The decision entries are still appended in tenant order.
+    for fit in run_jobs(fit_and_evaluate, jobs, tenants_lib.config(settings).workers):
         t, name = fit.tenant, tenants_lib.model_name(settings, fit.tenant)
         ts = tenants_lib.tenant_settings(settings, t)
         has_own = name in prod_index
@@ -464,7 +466,8 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
             out["tenants"][t] = {"status": "failed", "reason": reason}
             if bar:
                 bar.update(failed=1)
-    decision_log(settings).append_many(entries)
+    decision_log(settings).append_many(sorted(entries, key=lambda e: e["tenant"]))
+    out["tenants"] = dict(sorted(out["tenants"].items()))
     out["seconds"] = round(time.perf_counter() - t0, 2)
     return out
 
