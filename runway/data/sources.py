@@ -61,14 +61,24 @@ def list_batches(source: SourceConfig, raw_dir: Path, stream: Stream) -> list[Pa
     return sorted(p for p in folder.glob(pattern) if not p.name.startswith("."))
 
 
-def fingerprint_files(files: list[Path]) -> str:
+def hash_files(files: list[Path]) -> tuple[str, dict[Path, str]]:
+    """The files' combined fingerprint (names and bytes, sorted) and each
+    file's own content sha256, reading each file once."""
     h = hashlib.sha256()
+    each: dict[Path, str] = {}
     for f in sorted(files):
         h.update(f.name.encode())
+        one = hashlib.sha256()
         with open(f, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
-    return h.hexdigest()
+                one.update(chunk)
+        each[f] = one.hexdigest()
+    return h.hexdigest(), each
+
+
+def fingerprint_files(files: list[Path]) -> str:
+    return hash_files(files)[0]
 
 
 def _coerce(df: pd.DataFrame, contract: ContractConfig, path: Path) -> pd.DataFrame:

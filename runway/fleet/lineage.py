@@ -3,15 +3,15 @@ model's (``runway.governance.lineage``), so `python run.py lineage
 <model>-<tenant> VERSION` answers for a tenant's version.
 
 Per tenant: the raw files its training read, each with its content sha256
-(hashed when the chunk gates it), the tenant's resolved config hash (its
-overrides included), the evaluation windows and facts. The resolved config
-itself is not repeated in every tenant's entry (1,000 tenants would write
-1,000 copies into the log): its sha256 identifies it.
+(hashed when the chunk gates it), the tenant's effective config (its
+overrides applied, secrets redacted as for a single model) and its sha256,
+so ``lineage.verify_config`` rebuilds the tenant's settings from the log
+alone, the evaluation windows and facts. The config is ~8 KB per entry;
+the chunk resolves the fleet's once and only a tenant with overrides again.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from runway.config import Settings
@@ -21,8 +21,7 @@ from runway.governance import lineage as lineage_lib
 
 def tenant_data(settings: Settings, tenant: str | None, as_of: str | None) -> dict[str, Any]:
     files = data_lib._files(settings, settings.streams.history, tenant)  # noqa: SLF001 - the fleet's own file layout
-    batches = [{"batch": p.name.split(".")[0], "file": p.relative_to(settings.raw_dir).as_posix(), "sha256": lineage_lib.file_sha256(p)} for p in files]
-    combined = hashlib.sha256("".join(b["sha256"] for b in batches).encode()).hexdigest()
+    batches, combined = lineage_lib.file_entries(settings, files)
     return {
         "stream": settings.streams.history,
         "source_kind": settings.environment.source.kind,
@@ -34,8 +33,12 @@ def tenant_data(settings: Settings, tenant: str | None, as_of: str | None) -> di
     }
 
 
-def tenant_lineage(settings: Settings, tenant: str, evaluation: dict, *, features: list[str], as_of: str | None, run: dict, code: dict) -> dict[str, Any]:
-    """``code``: ``lineage.code_version()``, taken once per chunk."""
+def tenant_lineage(
+    settings: Settings, tenant: str, evaluation: dict, *, features: list[str], as_of: str | None, run: dict, code: dict, config: dict | None = None
+) -> dict[str, Any]:
+    """``settings``: the tenant's (``tenants.tenant_settings``); ``code``:
+    ``lineage.code_version()``, taken once per chunk; ``config``: its
+    ``lineage.resolved_config``, when the chunk already resolved it."""
     record = lineage_lib.build(
         settings,
         {**evaluation, "training": {"features": features, **(evaluation.get("training") or {})}},
@@ -43,7 +46,7 @@ def tenant_lineage(settings: Settings, tenant: str, evaluation: dict, *, feature
         feature_version=None,
         run=run,
         code=code,
+        config=config,
     )
-    record["config"] = {"sha256": record["config"]["sha256"], "resolved": None}
     record["tenant"] = tenant
     return record

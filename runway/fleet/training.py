@@ -36,7 +36,7 @@ from runway.fleet import tenants as tenants_lib
 from runway.fleet.work import TenantJob, fit_and_evaluate, run_jobs
 from runway.governance.approvals import AWAIT_APPROVAL, identity, requires_approval
 from runway.governance.decision_log import DecisionLog, git_commit, open_log
-from runway.governance.lineage import code_version
+from runway.governance.lineage import code_version, resolved_config
 from runway.modeling import artifact as modeling_lib
 
 POOLED_MAX_ROWS = 200_000
@@ -349,13 +349,16 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
                 ref_version,
             )
         )
-    fits = list(run_jobs(fit_and_evaluate, jobs, tenants_lib.config(settings).workers))
     known = reg.existing_models(settings)
     entries = []
     who = identity() if requires_approval(settings) else None
     code = code_version()  # once per chunk, not per tenant
+    fleet_config = resolved_config(settings)  # likewise; a tenant with overrides resolves its own
     bar = progress_lib.current()
-    for fit in sorted(fits, key=lambda f: f.tenant):
+    # Each tenant is registered as its fit arrives: the registry's writes
+    # (mostly waiting on the store's commits) overlap the pool's fits instead
+    # of following them all. The decision entries are still appended in tenant order.
+    for fit in run_jobs(fit_and_evaluate, jobs, tenants_lib.config(settings).workers):
         t, name = fit.tenant, tenants_lib.model_name(settings, fit.tenant)
         ts = tenants_lib.tenant_settings(settings, t)
         has_own = name in prod_index
@@ -423,7 +426,14 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
                     },
                     checks=decision.to_dict()["checks"],
                     lineage=lineage_lib.tenant_lineage(
-                        ts, t, fit.evaluation, features=plan["features"], as_of=plan.get("as_of"), run={"id": run_id}, code=code
+                        ts,
+                        t,
+                        fit.evaluation,
+                        features=plan["features"],
+                        as_of=plan.get("as_of"),
+                        run={"id": run_id},
+                        code=code,
+                        config=fleet_config if ts is settings else None,
                     ),
                 )
             )
@@ -456,7 +466,8 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
             out["tenants"][t] = {"status": "failed", "reason": reason}
             if bar:
                 bar.update(failed=1)
-    decision_log(settings).append_many(entries)
+    decision_log(settings).append_many(sorted(entries, key=lambda e: e["tenant"]))
+    out["tenants"] = dict(sorted(out["tenants"].items()))
     out["seconds"] = round(time.perf_counter() - t0, 2)
     return out
 

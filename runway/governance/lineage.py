@@ -113,11 +113,23 @@ def data_lineage(settings: Settings, stream: str, batches: list[str] | None, as_
         }
         return out
     files = batch_files(settings, stream, batches)
-    out["batches"] = [
-        {"batch": p.name.split(".")[0], "file": p.relative_to(settings.raw_dir).as_posix(), "sha256": file_sha256(p), "bytes": p.stat().st_size} for p in files
-    ]
-    out["fingerprint_verified"] = bool(files) and sources.fingerprint_files(files) == fingerprint
+    out["batches"], combined = file_entries(settings, files)
+    out["fingerprint_verified"] = bool(files) and combined == fingerprint
     return out
+
+
+def file_entries(settings: Settings, files: list[Path]) -> tuple[list[dict], str]:
+    """Each raw file's ``{batch, file, sha256, bytes}`` (sorted, as ingestion
+    reads them) and the files' combined fingerprint, the one ingestion records
+    (``sources.fingerprint_files``): one read of each file for both. The single
+    model's lineage and a fleet tenant's use it alike."""
+    from runway.data import sources
+
+    combined, each = sources.hash_files(files)
+    entries = [
+        {"batch": p.name.split(".")[0], "file": p.relative_to(settings.raw_dir).as_posix(), "sha256": sha, "bytes": p.stat().st_size} for p, sha in each.items()
+    ]
+    return entries, combined
 
 
 # ---------------------------------------------------------------- features --
@@ -214,13 +226,15 @@ def build(
     feature_version: str | None,
     run: dict | None = None,
     code: dict | None = None,
+    config: dict | None = None,
 ) -> dict:
     """The lineage record of one training run (stored as the decision entry's ``lineage``).
 
     ``evaluation`` is the evaluation step's output (the report's dict plus
-    ``importance`` and ``training``); ``data`` is ``data_lineage``'s answer.
+    ``importance`` and ``training``); ``data`` is ``data_lineage``'s answer;
+    ``config``: ``resolved_config(settings)`` when the caller already has it.
     """
-    config = resolved_config(settings)
+    config = config if config is not None else resolved_config(settings)
     training = evaluation.get("training") or {}
     holdout = evaluation.get("holdout") or [None, None]
     record: dict[str, Any] = {

@@ -339,3 +339,5 @@ def test_fleet_approval_path_for_one_tenant(fleet) -> None:
     assert [e["action"] for e in doc["decisions_since"]] == ["promote"] and doc["decisions_since"][0]["approved_by"] == "alice"
     text = lineage.format_text(doc)
     assert "hashed at the gate" in text and "by alice" in text
+    # verify: the tenant's settings come back from its entry alone, as a single model's do
+    assert lineage.verify_config(doc) == lineage.resolved_config(tenants_lib.tenant_settings(s, t))

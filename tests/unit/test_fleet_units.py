@@ -247,3 +247,43 @@ def test_concurrent_subset_merges_keep_each_others_rows(tmp_path) -> None:
     fs = features_lib.fleet_settings(load_settings("retail_fleet", "local", {"environment": {"workspace": str(tmp_path)}}))
     got = pd.read_parquet(fs_lib.feature_data_dir(fs) / "sales_history.parquet")["tenant"]
     assert sorted(got) == sorted(["seed", *subsets[0], *subsets[1]])
+
+
+def test_a_tenants_lineage_rebuilds_its_own_settings_from_the_log(tmp_path) -> None:
+    """`run.py lineage <model>-<tenant> V` and verify: the tenant's effective
+    config (its overrides, secrets redacted) is in its entry and hashes to the logged sha256."""
+    import json
+
+    from runway.fleet import lineage as fleet_lineage
+    from runway.governance import lineage as lineage_lib
+    from runway.governance.reproduce import settings_from_lineage
+
+    hook = "https://hooks.example.com/services/canary-hook-3f9a"
+    s = load_settings(
+        "retail_fleet",
+        "local",
+        {
+            "tenants": {"overrides": {"t0003": {"min_improvement_vs_production": 0.2, "webhook_url": hook}}},
+            "environment": {"workspace": str(tmp_path)},
+        },
+    )
+    log = DecisionLog(tmp_path / "decisions.jsonl", b"k" * 32)
+    evaluation = {"training": {"start": "2024-01-01", "end": "2024-06-01", "rows": 100}, "holdout": ["2024-06-02", "2024-07-01"], "rows": 20}
+    code = {"commit": "abc", "dirty": False}
+    fleet_config = lineage_lib.resolved_config(s)
+    for t in ("t0003", "t0004"):
+        ts = tenants_lib.tenant_settings(s, t)
+        record = fleet_lineage.tenant_lineage(ts, t, evaluation, features=["f1"], as_of=None, run={"id": "r1"}, code=code)
+        if ts is s:  # the chunk's shortcut: the fleet's config resolved once is the same record
+            assert fleet_lineage.tenant_lineage(ts, t, evaluation, features=["f1"], as_of=None, run={"id": "r1"}, code=code, config=fleet_config) == record
+        log.append({"model": tenants_lib.model_name(s, t), "version": "1", "action": "promote", "reason": "ok", "tenant": t, "lineage": record})
+    assert hook not in (tmp_path / "decisions.jsonl").read_text()
+    docs = {t: lineage_lib.version_lineage(log.verified_entries(), tenants_lib.model_name(s, t), "1") for t in ("t0003", "t0004")}
+    t3, t4 = (settings_from_lineage(docs[t], s) for t in ("t0003", "t0004"))
+    assert t3.promotion.min_improvement_vs_production == 0.2 and t3.monitoring.alerts.webhook_url == lineage_lib.REDACTED
+    assert t4.promotion == s.promotion and t4.monitoring.alerts.webhook_url is None and docs["t0004"]["config"]["resolved"] == fleet_config
+    assert docs["t0003"]["config"]["sha256"] != docs["t0004"]["config"]["sha256"]
+    tampered = json.loads(json.dumps(docs["t0003"]))
+    tampered["config"]["resolved"]["promotion"]["min_improvement_vs_production"] = 0.0
+    with pytest.raises(lineage_lib.LineageError, match="does not hash"):
+        lineage_lib.verify_config(tampered)

@@ -124,6 +124,25 @@ def test_batches_are_fingerprinted_file_by_file(tmp_path, monkeypatch):
     assert not lineage_lib.data_lineage(settings, settings.streams.history, ["2024-01-08"], None, fingerprint_files(files[1:]) + "x")["fingerprint_verified"]
 
 
+def test_a_fleet_tenants_batches_are_recorded_as_the_single_models(tmp_path, monkeypatch):
+    from runway.fleet import lineage as fleet_lineage
+
+    settings = churn_settings(tmp_path, monkeypatch)
+    files = write_batches(settings)
+    single = lineage_lib.data_lineage(settings, settings.streams.history, None, None, fingerprint_files(files))
+    fleet = fleet_lineage.tenant_data(settings, None, None)
+    assert single["fingerprint_verified"] and fleet["batches"] == single["batches"] and fleet["fingerprint"] == single["fingerprint"]
+    # A tenant's own folder: the same entries and ingestion's fingerprint of its files.
+    own = settings.raw_dir / "t1" / settings.streams.history
+    own.mkdir(parents=True)
+    for f in files[::-1]:
+        (own / f.name).write_bytes(f.read_bytes() + b" t1")
+    mine = fleet_lineage.tenant_data(settings, "t1", None)
+    assert [b["file"] for b in mine["batches"]] == [f"t1/{settings.streams.history}/{f.name}" for f in files]
+    assert [b["sha256"] for b in mine["batches"]] == [lineage_lib.file_sha256(own / f.name) for f in files]
+    assert mine["fingerprint"] == fingerprint_files(sorted(own.iterdir()))
+
+
 @pytest.fixture
 def logged(tmp_path, monkeypatch):
     settings = churn_settings(tmp_path, monkeypatch)

@@ -190,3 +190,35 @@ def test_chunks_differing_in_dtype_or_homogeneity_equal_one_whylogs_profile():
     merged = _exact(P.profile_frame(iter(parts)))
     assert merged.loc["n", "counts/n"] == 5 and merged.loc["n", "counts/null"] == 1
     assert merged.loc["n", "types/integral"] == 3 and merged.loc["n", "types/fractional"] == 1
+
+
+def test_text_columns_profiled_from_counts_equal_whylogs():
+    # Repeating text (counted: value counts -> weighted frequent items, HLL of
+    # the distinct values) and an id-like column (mostly distinct: whylogs'
+    # own path), values longer than whylogs' 128-character item size, across
+    # chunks: the same counts, types, cardinality and frequent items.
+    rng = np.random.default_rng(5)
+    n = 12_000
+    long = ["x" * 130 + "a", "x" * 130 + "b", "short"]  # the two long ones cut to the same item
+    df = pd.DataFrame(
+        {
+            "item": np.char.add("i", rng.integers(0, 300, n).astype(str)).astype(object),
+            "long": np.array(long, dtype=object)[rng.integers(0, 3, n)],
+            "uid": np.array([f"u{i}" for i in range(n)], dtype=object),
+            "x": rng.normal(size=n),
+        }
+    )
+    prepared, types = P._prepare_chunk(df.iloc[:5_000])
+    assert set(P._text_counts(prepared, types)) == {"item", "long"}  # uid is mostly distinct
+    got, plain = P.profile_frame(df, chunk_rows=5_000), why.log(df).view()
+    assert list(got.to_pandas().index) == list(df.columns)  # the data's column order
+    pd.testing.assert_frame_equal(_exact(got), _exact(plain), check_dtype=False)
+    a, b = got.to_pandas(), plain.to_pandas()
+    for col in ("item", "long", "uid"):
+        for stat in ("cardinality/est", "cardinality/lower_1", "cardinality/upper_1"):
+            assert a.loc[col, stat] == b.loc[col, stat], (col, stat)
+        fa = sorted((f.value, f.est, f.lower, f.upper) for f in a.loc[col, "frequent_items/frequent_strings"])
+        fb = sorted((f.value, f.est, f.lower, f.upper) for f in b.loc[col, "frequent_items/frequent_strings"])
+        assert fa == fb, col
+    back = P.profile_from_bytes(P.profile_to_bytes(got)).to_pandas()
+    assert back.loc["long", "counts/n"] == n and back.loc["item", "types/string"] == n
