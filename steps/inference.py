@@ -68,8 +68,9 @@ def predict_batch(
     features, feature_error, unknown = None, None, []
     try:
         store = fs_lib.open_store(settings)
-        unknown = fs_lib.unknown_entities(store, frames_lib.entity_frame(scoring, settings), service)
-        feats = fs_lib.historical_features(store, frames_lib.entity_frame(scoring, settings), service, timestamp_column=ts, allow_unknown_entities=True)
+        entities = frames_lib.entity_frame(scoring, settings)
+        unknown = fs_lib.unknown_entities(store, entities, service)
+        feats = fs_lib.historical_features(store, entities, service, timestamp_column=ts, allow_unknown_entities=True)
         features = frames_lib.attach_request_features(feats, scoring, settings)
     except Exception as exc:  # noqa: BLE001 - an unavailable feature service means "fall back"
         feature_error = f"{type(exc).__name__}: {exc}"

@@ -33,10 +33,12 @@ def carried_columns(settings: Settings) -> list[str]:
 
 
 def attach_request_features(features: pd.DataFrame, rows: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    rows = rows.reset_index(drop=True)
     if len(features) != len(rows):
         raise ValueError(f"feature frame has {len(features)} rows for {len(rows)} entity rows")
-    out = features.reset_index(drop=True).copy()
+    # A shallow copy that only gains columns leaves ``features`` as it was; reset_index
+    # or copy() would copy every column (about 1 s at 1M rows), and ``rows`` is read by position.
+    out = features.copy(deep=False)
+    out.index = pd.RangeIndex(len(out))
     for col in carried_columns(settings):
         if col in rows.columns and col not in out.columns:
             out[col] = rows[col].to_numpy()

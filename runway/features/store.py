@@ -628,16 +628,21 @@ def historical_features(
     # .array, not .to_numpy(): a tz-aware column's to_numpy() builds one Timestamp object per row (~5 s at 1M rows).
     request[ENTITY_TIMESTAMP] = _utc_series(entity_df[timestamp_column], timestamp_column).array
     request[_ROW] = np.arange(n, dtype="int64")
-    _quiet_duckdb()
+    from runway.features.offline_store import RunwayAsofRetrievalJob
+
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore", DeprecationWarning)
         job = store.get_historical_features(entity_df=request, features=service)
+        if not isinstance(job, RunwayAsofRetrievalJob):  # Runway's store runs its own quiet connection, not ibis'
+            _quiet_duckdb()
         out = job.to_df()
     if len(out) != n:
         raise RetrievalError(f"Feast returned {len(out)} rows for {n} entity rows of '{service_name}'")
-    out = out.sort_values(_ROW, kind="stable")
-    if not np.array_equal(out[_ROW].to_numpy(), np.arange(n)):
-        raise RetrievalError(f"Feast returned a different set of rows than the {n} entity rows of '{service_name}'")
+    rows = np.arange(n)
+    if not np.array_equal(out[_ROW].to_numpy(), rows):  # Feast's own stores return rows in any order
+        out = out.sort_values(_ROW, kind="stable")
+        if not np.array_equal(out[_ROW].to_numpy(), rows):
+            raise RetrievalError(f"Feast returned a different set of rows than the {n} entity rows of '{service_name}'")
     absent = [c for c in names if c not in out.columns]
     if absent:
         raise RetrievalError(f"Feast result lacks feature column(s) {absent}")

@@ -79,10 +79,20 @@ class ModelArtifact:
         return state
 
     def _matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The model's inputs as one float64 block, ``features`` in order.
+
+        Filled column by column into one Fortran-ordered array (what
+        ``frame[features].astype(float)`` yields, without its intermediate
+        frame and block consolidation: two copies of the inputs at 1M rows);
+        the frame around it keeps the column names the estimator was fitted
+        with and hands scikit-learn the array itself."""
         missing = [f for f in self.features if f not in frame.columns]
         if missing:
             raise KeyError(f"model needs features missing from the frame: {', '.join(missing)}")
-        return frame[self.features].astype(float)
+        x = np.empty((len(frame), len(self.features)), dtype=float, order="F")
+        for j, f in enumerate(self.features):
+            x[:, j] = _float_column(frame[f])
+        return pd.DataFrame(x, columns=self.features, index=frame.index, copy=False)
 
     def fast_path(self):
         """The estimator's NumPy fast path (built once, checked against the
