@@ -64,7 +64,7 @@ def cases(smoke: bool, opts: dict) -> list[dict]:
             "rows": rows,
             "rows_label": "scored rows",
             "describe": f"retail simulator, {stores} stores x {items} items; {rows:,} scoring rows (the last {days} days of each entity), "
-            "6 model inputs (4 Feast features from 1 view + 2 request features)",
+            "the retail use case's model inputs (its feature service's 4 views plus request features)",
         }
     ]
 
