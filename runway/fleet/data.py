@@ -39,6 +39,14 @@ def _files(settings: Settings, stream: str, tenant: str | None) -> list[Path]:
     return sorted(base.glob("batch=*.parquet")) if base.is_dir() else []
 
 
+def tenant_files(settings: Settings, stream: str, tenant: str | None) -> list[Path]:
+    """The files a tenant's rows are read from: its own folder, or the shared
+    batches when a column names the tenant (``tenants.source: column``)."""
+    shared = settings.tenants is not None and settings.tenants.source == "column"
+    own = None if shared else tenant
+    return _files(settings, stream, own)
+
+
 def _keep(path: Path, batches: set[str] | None, until: date | None) -> bool:
     if batches is not None and path.stem not in batches:
         return False

@@ -20,7 +20,7 @@ from runway.governance import lineage as lineage_lib
 
 
 def tenant_data(settings: Settings, tenant: str | None, as_of: str | None) -> dict[str, Any]:
-    files = data_lib._files(settings, settings.streams.history, tenant)  # noqa: SLF001 - the fleet's own file layout
+    files = data_lib.tenant_files(settings, settings.streams.history, tenant)
     batches, combined = lineage_lib.file_entries(settings, files)
     return {
         "stream": settings.streams.history,

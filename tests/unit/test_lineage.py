@@ -116,12 +116,36 @@ def test_literal_passwords_are_masked():
 def test_batches_are_fingerprinted_file_by_file(tmp_path, monkeypatch):
     settings = churn_settings(tmp_path, monkeypatch)
     files = write_batches(settings)
-    data = lineage_lib.data_lineage(settings, settings.streams.history, ["2024-01-08"], None, fingerprint_files(files[1:]))
+    ingested = fingerprint_files(files[1:])  # what ingestion recorded when it read the batch
+    data = lineage_lib.data_lineage(settings, settings.streams.history, ["2024-01-08"], None, ingested)
     assert [b["batch"] for b in data["batches"]] == ["batch=2024-01-08"]
     assert data["batches"][0]["sha256"] == lineage_lib.file_sha256(files[1]) and data["fingerprint_verified"]
     # Files that are not what ingestion read: said, not hidden.
     files[1].write_bytes(b"changed")
-    assert not lineage_lib.data_lineage(settings, settings.streams.history, ["2024-01-08"], None, fingerprint_files(files[1:]) + "x")["fingerprint_verified"]
+    changed = lineage_lib.data_lineage(settings, settings.streams.history, ["2024-01-08"], None, ingested)
+    assert not changed["fingerprint_verified"] and changed["batches"][0]["sha256"] == lineage_lib.file_sha256(files[1])
+
+
+def test_a_column_tenants_lineage_lists_the_shared_batches_it_was_read_from(tmp_path):
+    from runway.config import load_settings
+    from runway.fleet import lineage as fleet_lineage
+
+    settings = load_settings(
+        "retail_fleet",
+        "local",
+        {
+            "tenants": {"source": "column"},
+            "contract": {"columns": {"tenant": {"dtype": "string", "nullable": False}}},
+            "environment": {"workspace": str(tmp_path / "ws")},
+        },
+    )
+    shared = settings.raw_dir / settings.streams.history
+    shared.mkdir(parents=True)
+    for day in ("2024-01-01", "2024-01-08"):
+        (shared / f"batch={day}.parquet").write_bytes(f"rows of t1 and t2, {day}".encode())
+    mine = fleet_lineage.tenant_data(settings, "t1", None)
+    assert [b["file"] for b in mine["batches"]] == [f"{settings.streams.history}/batch={d}.parquet" for d in ("2024-01-01", "2024-01-08")]
+    assert mine["fingerprint"] == fingerprint_files(sorted(shared.glob("batch=*.parquet")))
 
 
 def test_a_fleet_tenants_batches_are_recorded_as_the_single_models(tmp_path, monkeypatch):
