@@ -175,6 +175,9 @@ def open_store(settings: Settings, repo_dir: str | os.PathLike[str] | None = Non
     Feast repo ``repo_dir`` (default ``settings.feature_repo``, i.e. ``feature_repo/``)."""
     from feast import FeatureStore
 
+    # Importing Feast puts "once" for DeprecationWarning in front of every filter;
+    # the deprecations inside its dependencies are not the user's to act on.
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(ibis|pydantic)(\.|$)")
     repo = _repo_dir(settings, repo_dir)
     if not repo.is_dir():
         raise FeatureStoreError(f"feature repo directory {repo} does not exist")
