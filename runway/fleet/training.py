@@ -230,20 +230,22 @@ def train_pooled(
     )
     reg.ensure_model(settings, name, tenants_lib.POOLED, reg.existing_models(settings))
     m = settings.evaluation.primary_metric
-    version, sha = reg.register_version(
-        settings,
-        name,
-        tenants_lib.POOLED,
-        model,
-        materializer,
-        run_id=run_id,
-        metadata={m: report.candidate.get(m), "pooled": True, "holdout_end": report.holdout_end},
-        tags=["pooled"],
-    )
+    art, sha = reg.save_model_artifact(name, model, materializer)
     decision = gate_lib.decide(report, settings.promotion, candidate_sha256=sha, production_sha256=prod.sha if prod else None)
     stage, action = gate_outcome(settings, decision)
     if action == "reject":
         stage = "archived"  # the pooled model is not shadow-scored
+    version = reg.register_version(
+        settings,
+        name,
+        tenants_lib.POOLED,
+        art,
+        sha,
+        run_id=run_id,
+        metadata={m: report.candidate.get(m), "pooled": True, "holdout_end": report.holdout_end},
+        tags=["pooled"],
+    )
+    reg.link_to_step([art])
     reg.set_stage(settings, name, version.id, stage)
     extra = {"metrics": {"candidate": report.candidate.to_dict(), "baseline": report.baseline.to_dict()}, "checks": decision.to_dict()["checks"]}
     who = identity() if action == AWAIT_APPROVAL else None
@@ -350,7 +352,7 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
             )
         )
     known = reg.existing_models(settings)
-    entries = []
+    entries, artifacts = [], []
     who = identity() if requires_approval(settings) else None
     code = code_version()  # once per chunk, not per tenant
     fleet_config = resolved_config(settings)  # likewise; a tenant with overrides resolves its own
@@ -385,26 +387,32 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
             report = report_from_dict(fit.evaluation)
             reg.ensure_model(ts, name, t, known)
             perf = report.candidate.get(m)
-            version, sha = reg.register_version(
+            # Saved and gated before the version exists, so the version is
+            # created with every tag it gets (performance band and gate outcome).
+            art, sha = reg.save_model_artifact(name, fit.model, materializer)
+            artifacts.append(art)
+            prod = prod_index.get(name)
+            decision = gate_lib.decide(report, ts.promotion, candidate_sha256=sha, production_sha256=prod.sha if prod else None, evaluation_error=notes.get(t))
+            stage, action = gate_outcome(ts, decision)
+            version = reg.register_version(
                 ts,
                 name,
                 t,
-                fit.model,
-                materializer,
+                art,
+                sha,
                 run_id=run_id,
                 metadata={
                     m: perf,
                     "baseline_" + m: report.baseline.get(m),
-                    "holdout_rows": report.rows,
                     "holdout_end": report.holdout_end,
-                    "evaluation": {k: fit.evaluation[k] for k in ("candidate", "baseline", "production", "gain_vs_baseline", "gain_vs_production")},
+                    "evaluation": {
+                        "holdout_rows": report.rows,
+                        **{k: fit.evaluation[k] for k in ("candidate", "baseline", "production", "gain_vs_baseline", "gain_vs_production")},
+                    },
                 },
-                tags=_perf_tags(m, perf),
+                tags=[*_perf_tags(m, perf), f"gate:{_STATUS[action]}"],
             )
-            prod = prod_index.get(name)
-            decision = gate_lib.decide(report, ts.promotion, candidate_sha256=sha, production_sha256=prod.sha if prod else None, evaluation_error=notes.get(t))
-            stage, action = gate_outcome(ts, decision)
-            reg.set_stage(ts, name, version.id, stage, add_tags=[f"gate:{_STATUS[action]}"])
+            reg.set_stage(ts, name, version.id, stage)
             serve = "own" if (action == "promote" or has_own) else ("pooled" if pooled_v is not None else "baseline")
             entries.append(
                 _entry(
@@ -467,6 +475,7 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
             if bar:
                 bar.update(failed=1)
     decision_log(settings).append_many(sorted(entries, key=lambda e: e["tenant"]))
+    reg.link_to_step(artifacts)  # one store call for the chunk (see save_model_artifact)
     out["tenants"] = dict(sorted(out["tenants"].items()))
     out["seconds"] = round(time.perf_counter() - t0, 2)
     return out

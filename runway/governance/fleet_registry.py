@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from zenml.client import Client
 from zenml.enums import ArtifactType, ModelStages
@@ -114,47 +114,86 @@ def load_model(v: FleetVersion, promoted: dict[tuple[str, str], str]) -> ModelAr
         return deserialize_verified(fh.read(), expected)
 
 
-def register_version(
-    settings: Settings,
-    model_name: str,
-    tenant: str,
-    model: ModelArtifact,
-    materializer: type,
-    *,
-    run_id: str | None,
-    metadata: dict,
-    tags: list[str],
-) -> tuple[FleetVersion, str]:
-    """Create a version of ``model_name`` holding ``model``: artifact saved with
-    Runway's materializer and linked, metadata (sha256, artifact uri,
-    metrics) logged, the pipeline run linked. Returns the version and the sha256."""
-    from zenml import log_metadata, save_artifact
-    from zenml.model.utils import link_artifact_version_to_model_version
-    from zenml.models import ModelVersionPipelineRunRequest
+def save_model_artifact(model_name: str, model: ModelArtifact, materializer: type) -> tuple[Any, str]:
+    """Save ``model`` with Runway's materializer; returns the artifact version
+    and its sha256 (the materializer's hash of the bytes it wrote).
+
+    Not linked to the running step here: ``zenml.save_artifact`` links every
+    call to the step run, and each link re-reads all of the step's earlier
+    outputs (~50 ms per tenant at 100 per chunk, growing with the chunk), so a
+    chunk links its artifacts at once with ``link_to_step``. No materializer
+    metadata either: ZenML commits each key twice, and the version's metadata
+    and the tenant's lineage hold those facts."""
+    from zenml.artifacts.utils import _store_artifact_data_and_prepare_request  # zenml==0.98 (pinned)
+    from zenml.enums import ArtifactSaveType
 
     from runway.modeling.artifact import serialize, sha256_bytes
 
     client = Client()
-    mv = client.create_model_version(model_name, tags=[tenants_lib.fleet_tag(settings), tenants_lib.tenant_tag(tenant), *tags])
-    # No materializer metadata on the artifact: ZenML commits each metadata key
-    # twice (~14 commits per tenant for 7 keys); the version's metadata and the
-    # tenant's lineage hold those facts, and nothing reads them off the artifact.
-    art = save_artifact(
-        model,
-        name=f"{model_name}-model",
+    store = client.active_stack.artifact_store
+    name = f"{model_name}-model"
+    request = _store_artifact_data_and_prepare_request(
+        data=model,
+        name=name,
+        uri=os.path.join(store.path, "custom_artifacts", name, str(uuid4())),
+        materializer_class=materializer,
+        save_type=ArtifactSaveType.MANUAL,
+        artifact_store=store,
         artifact_type=ArtifactType.MODEL,
-        materializer=materializer,
-        include_visualizations=False,
-        extract_metadata=False,
+        store_metadata=False,
+        store_visualizations=False,
     )
-    link_artifact_version_to_model_version(art, mv)
-    # The materializer's hash of the bytes it wrote: no second pickling.
-    sha = art.content_hash or sha256_bytes(serialize(model))
-    meta = {SHA_KEY: sha, URI_KEY: art.uri, "tenant": tenant, **metadata}
+    art = client.zen_store.create_artifact_version(artifact_version=request)
+    return art, art.content_hash or sha256_bytes(serialize(model))
+
+
+def link_to_step(artifacts: list[Any]) -> None:
+    """Record ``artifacts`` as outputs of the running step in one store call
+    (outside a step: nothing to link)."""
+    from zenml import get_step_context
+    from zenml.exceptions import StepContextError
+    from zenml.models import StepRunUpdate
+
+    if not artifacts:
+        return
+    try:
+        step_run = get_step_context().step_run
+    except (RuntimeError, StepContextError):
+        return
+    outputs: dict[str, list[UUID]] = {}
+    for art in artifacts:
+        outputs.setdefault(art.artifact.name, []).append(art.id)
+    Client().zen_store.update_run_step(step_run_id=step_run.id, step_run_update=StepRunUpdate(outputs=outputs))
+
+
+def register_version(
+    settings: Settings,
+    model_name: str,
+    tenant: str,
+    artifact: Any,
+    sha: str,
+    *,
+    run_id: str | None,
+    metadata: dict,
+    tags: list[str],
+) -> FleetVersion:
+    """Create a version of ``model_name`` holding the saved ``artifact``
+    (``save_model_artifact``): tagged (fleet, tenant and ``tags``, all in the
+    create call), artifact linked, metadata (sha256, artifact uri, metrics)
+    logged, the pipeline run linked."""
+    from zenml import log_metadata
+    from zenml.model.utils import link_artifact_version_to_model_version
+    from zenml.models import ModelVersionPipelineRunRequest
+
+    client = Client()
+    mv = client.create_model_version(model_name, tags=[tenants_lib.fleet_tag(settings), tenants_lib.tenant_tag(tenant), *tags])
+    link_artifact_version_to_model_version(artifact, mv)
+    # The tenant is the version's tag; every metadata key costs two commits.
+    meta = {SHA_KEY: sha, URI_KEY: artifact.uri, **metadata}
     log_metadata(meta, model_version_id=mv.id)  # type: ignore[call-overload]
     if run_id:
         client.zen_store.create_model_version_pipeline_run_link(ModelVersionPipelineRunRequest(model_version=mv.id, pipeline_run=UUID(run_id)))
-    return FleetVersion(model_name, str(mv.name), str(mv.id), None, tenant, sha, art.uri, meta), sha
+    return FleetVersion(model_name, str(mv.name), str(mv.id), None, tenant, sha, artifact.uri, meta)
 
 
 def set_stage(settings: Settings, model_name: str, version_id: str, stage: str, add_tags: list[str] | None = None) -> None:
@@ -189,7 +228,7 @@ def registry_rows(settings: Settings, tenant_ids: list[str] | None = None) -> li
                     "stage": v.stage or stage,
                     m: v.metadata.get(m),
                     f"baseline_{m}": v.metadata.get(f"baseline_{m}"),
-                    "holdout_rows": v.metadata.get("holdout_rows"),
+                    "holdout_rows": (v.metadata.get("evaluation") or {}).get("holdout_rows", v.metadata.get("holdout_rows")),
                     "holdout_end": v.metadata.get("holdout_end"),
                     "artifact_sha256": v.sha,
                 }

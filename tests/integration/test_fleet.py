@@ -77,9 +77,15 @@ def test_each_tenant_has_its_own_model_version_stage_and_decision(fleet) -> None
         model = Client().get_model(name)
         assert tenants_lib.tenant_tag(t) in {tag.name for tag in model.tags}
         mv = Client().get_model_version(name, "1")
-        assert mv.run_metadata["tenant"] == t and mv.run_metadata["wape"] > 0
-        assert any(tag.name.startswith("wape_band:") for tag in mv.tags)
-        assert train["run_id"] in {str(r) for r in mv.pipeline_run_ids.values()} if hasattr(mv, "pipeline_run_ids") else True
+        assert mv.run_metadata["wape"] > 0 and mv.run_metadata["evaluation"]["holdout_rows"] > 0
+        tags = {tag.name for tag in mv.tags}
+        assert tenants_lib.tenant_tag(t) in tags and any(tag.startswith("wape_band:") for tag in tags)
+        assert f"gate:{train['tenants'][t]['status']}" in tags
+        assert train["run_id"] in {str(r) for r in mv.pipeline_run_ids.values()}
+        # The model artifact is linked to its version and recorded as an output of its chunk step.
+        (art_id,) = [v for versions_ in mv.model_artifact_ids.values() for v in versions_.values()]
+        step_outputs = {a.id for step in Client().get_pipeline_run(train["run_id"]).steps.values() for arts in step.outputs.values() for a in arts}
+        assert art_id in step_outputs
     assert tenants_lib.pooled_model_name(s) in reg.production_index(s)
     entries = _log(s)
     for t in fleet["ids"]:
