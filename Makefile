@@ -69,11 +69,14 @@ lint: setup
 # One pytest process keeps about one core busy (the pipelines are mostly
 # single-threaded Python), so the suite runs on PYTEST_WORKERS processes
 # (pytest-xdist; each has its own ZenML config folder). PYTEST_WORKERS=0 runs
-# it in one process.
+# it in one process. `--dist loadscope` keeps a module's tests on one worker:
+# a module-scoped fixture (a whole fleet or loop run) is built once, and tests
+# that read what an earlier test of their module did (a retrain, then a
+# rollback to it) see it.
 PYTEST_WORKERS ?= 2
 test: setup tools
 	@$(LINT); \
-	echo "== pytest"; RUNWAY_CHECKOV=$(CURDIR)/$(TOOLS)/bin/checkov $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || status=$$?; \
+	echo "== pytest"; RUNWAY_CHECKOV=$(CURDIR)/$(TOOLS)/bin/checkov $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS) || status=$$?; \
 	exit $$status
 
 # pip-tools in a throwaway venv. LOCK_ENV makes hashes come from the package
