@@ -228,7 +228,7 @@ def train_pooled(
     report = evaluation_lib.evaluate_candidate(
         fs, model, hold, history, production=prod_model, production_version=prod.version if (prod is not None and prod_model is not None) else None
     )
-    reg.ensure_model(settings, name, tenants_lib.POOLED, reg.existing_models(settings))
+    model_id = reg.ensure_model(settings, name, tenants_lib.POOLED, reg.existing_models(settings))
     m = settings.evaluation.primary_metric
     art, sha = reg.save_model_artifact(name, model, materializer)
     decision = gate_lib.decide(report, settings.promotion, candidate_sha256=sha, production_sha256=prod.sha if prod else None)
@@ -238,6 +238,7 @@ def train_pooled(
     version = reg.register_version(
         settings,
         name,
+        model_id,
         tenants_lib.POOLED,
         art,
         sha,
@@ -246,7 +247,7 @@ def train_pooled(
         tags=["pooled"],
     )
     reg.link_to_step([art])
-    reg.set_stage(settings, name, version.id, stage)
+    reg.set_stage(settings, name, version.id, stage, model_id=model_id)
     extra = {"metrics": {"candidate": report.candidate.to_dict(), "baseline": report.baseline.to_dict()}, "checks": decision.to_dict()["checks"]}
     who = identity() if action == AWAIT_APPROVAL else None
     decision_log(settings).append_many(
@@ -385,7 +386,7 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
             if fit.status == "failed" or fit.model is None:
                 raise RuntimeError(fit.reason)
             report = report_from_dict(fit.evaluation)
-            reg.ensure_model(ts, name, t, known)
+            model_id = reg.ensure_model(ts, name, t, known)
             perf = report.candidate.get(m)
             # Saved and gated before the version exists, so the version is
             # created with every tag it gets (performance band and gate outcome).
@@ -397,6 +398,7 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
             version = reg.register_version(
                 ts,
                 name,
+                model_id,
                 t,
                 art,
                 sha,
@@ -412,7 +414,7 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
                 },
                 tags=[*_perf_tags(m, perf), f"gate:{_STATUS[action]}"],
             )
-            reg.set_stage(ts, name, version.id, stage)
+            reg.set_stage(ts, name, version.id, stage, model_id=model_id)
             serve = "own" if (action == "promote" or has_own) else ("pooled" if pooled_v is not None else "baseline")
             entries.append(
                 _entry(

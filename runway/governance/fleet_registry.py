@@ -78,29 +78,33 @@ def production_index(settings: Settings) -> dict[str, FleetVersion]:
     return out
 
 
-def existing_models(settings: Settings) -> set[str]:
-    names: set[str] = set()
+def existing_models(settings: Settings) -> dict[str, UUID]:
+    """Every fleet model's name -> id, paginated. Writes address a model by
+    id: by name, ZenML looks it up again on every call (~8 ms each)."""
+    known: dict[str, UUID] = {}
     page = 1
     while True:
         resp = Client().list_models(tags=[tenants_lib.fleet_tag(settings)], page=page, size=PAGE)
-        names |= {m.name for m in resp.items}
+        known.update({m.name: m.id for m in resp.items})
         if page >= resp.total_pages:
-            return names
+            return known
         page += 1
 
 
-def ensure_model(settings: Settings, name: str, tenant: str, known: set[str]) -> None:
+def ensure_model(settings: Settings, name: str, tenant: str, known: dict[str, UUID]) -> UUID:
+    """The id of the tenant's model, created (and added to ``known``) if new."""
     if name in known:
-        return
+        return known[name]
     try:
-        Client().create_model(
+        model = Client().create_model(
             name=name,
             description=f"{settings.description or settings.use_case} (tenant {tenant})",
             tags=[tenants_lib.fleet_tag(settings), tenants_lib.tenant_tag(tenant), settings.use_case, settings.model.task],
         )
     except Exception:  # noqa: BLE001 - created meanwhile by another writer: fine if it exists now
-        Client().get_model(name)
-    known.add(name)
+        model = Client().get_model(name)
+    known[name] = model.id
+    return model.id
 
 
 def load_model(v: FleetVersion, promoted: dict[tuple[str, str], str]) -> ModelArtifact:
@@ -169,6 +173,7 @@ def link_to_step(artifacts: list[Any]) -> None:
 def register_version(
     settings: Settings,
     model_name: str,
+    model_id: UUID,
     tenant: str,
     artifact: Any,
     sha: str,
@@ -183,10 +188,11 @@ def register_version(
     logged, the pipeline run linked."""
     from zenml import log_metadata
     from zenml.model.utils import link_artifact_version_to_model_version
-    from zenml.models import ModelVersionPipelineRunRequest
+    from zenml.models import ModelVersionPipelineRunRequest, ModelVersionRequest
 
     client = Client()
-    mv = client.create_model_version(model_name, tags=[tenants_lib.fleet_tag(settings), tenants_lib.tenant_tag(tenant), *tags])
+    tags = [tenants_lib.fleet_tag(settings), tenants_lib.tenant_tag(tenant), *tags]
+    mv = client.zen_store.create_model_version(ModelVersionRequest(model=model_id, project=client.active_project.id, tags=tags))
     link_artifact_version_to_model_version(artifact, mv)
     # The tenant is the version's tag; every metadata key costs two commits.
     meta = {SHA_KEY: sha, URI_KEY: artifact.uri, **metadata}
@@ -196,12 +202,12 @@ def register_version(
     return FleetVersion(model_name, str(mv.name), str(mv.id), None, tenant, sha, artifact.uri, meta)
 
 
-def set_stage(settings: Settings, model_name: str, version_id: str, stage: str, add_tags: list[str] | None = None) -> None:
+def set_stage(settings: Settings, model_name: str, version_id: str, stage: str, add_tags: list[str] | None = None, model_id: UUID | None = None) -> None:
     """Stage change (and ``add_tags``, in the same call) under the model's
     promotion lock; ``force`` moves the version previously in that stage to
     archived (one per stage per model)."""
     with promotion_lock(settings.environment.lock, settings.workspace, model_name):
-        Client().update_model_version(model_name, UUID(version_id), stage=stage, force=True, add_tags=add_tags or None)
+        Client().update_model_version(model_id or model_name, UUID(version_id), stage=stage, force=True, add_tags=add_tags or None)
 
 
 # --------------------------------------------------------- list / rollback --
