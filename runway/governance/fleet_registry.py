@@ -131,8 +131,6 @@ def save_model_artifact(model_name: str, model: ModelArtifact, materializer: typ
     from zenml.artifacts.utils import _store_artifact_data_and_prepare_request  # zenml==0.98 (pinned)
     from zenml.enums import ArtifactSaveType
 
-    from runway.modeling.artifact import serialize, sha256_bytes
-
     client = Client()
     store = client.active_stack.artifact_store
     name = f"{model_name}-model"
@@ -148,7 +146,9 @@ def save_model_artifact(model_name: str, model: ModelArtifact, materializer: typ
         store_visualizations=False,
     )
     art = client.zen_store.create_artifact_version(artifact_version=request)
-    return art, art.content_hash or sha256_bytes(serialize(model))
+    if not art.content_hash:  # our materializer always hashes the bytes it wrote: a missing hash is not trusted
+        raise ArtifactIntegrityError(f"ZenML recorded no content hash for {name} at {art.uri}")
+    return art, art.content_hash
 
 
 def link_to_step(artifacts: list[Any]) -> None:
