@@ -243,7 +243,8 @@ def train_pooled(
         art,
         sha,
         run_id=run_id,
-        metadata={m: report.candidate.get(m), "pooled": True, "holdout_end": report.holdout_end},
+        metrics={m: report.candidate.get(m)},
+        metadata={"pooled": True, "holdout_end": report.holdout_end},
         tags=["pooled"],
     )
     reg.link_to_step([art])
@@ -403,8 +404,8 @@ def train_chunk(settings: Settings, plan: dict, chunk: int, materializer: type, 
                 art,
                 sha,
                 run_id=run_id,
+                metrics={m: perf},
                 metadata={
-                    m: perf,
                     "baseline_" + m: report.baseline.get(m),
                     "holdout_end": report.holdout_end,
                     "evaluation": {

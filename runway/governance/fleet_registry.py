@@ -24,7 +24,7 @@ from zenml.io import fileio
 from runway.config import Settings
 from runway.fleet import tenants as tenants_lib
 from runway.governance.locks import promotion_lock
-from runway.governance.registry import FLEET_URI_KEY
+from runway.governance.registry import FLEET_FACTS_KEY, FLEET_URI_KEY, flat_metadata
 from runway.modeling.artifact import ArtifactIntegrityError, ModelArtifact, deserialize_verified
 
 MODEL_FILE = "model.pkl"
@@ -50,7 +50,7 @@ def _tenant_of(tags: list[str]) -> str | None:
 
 
 def _version(mv: Any) -> FleetVersion:
-    meta = dict(mv.run_metadata or {})
+    meta = flat_metadata(mv.run_metadata)
     tags = [t.name for t in (mv.tags or [])]
     return FleetVersion(mv.model.name, str(mv.name), str(mv.id), mv.stage, _tenant_of(tags), meta.get(SHA_KEY), meta.get(URI_KEY), meta)
 
@@ -179,13 +179,15 @@ def register_version(
     sha: str,
     *,
     run_id: str | None,
+    metrics: dict,
     metadata: dict,
     tags: list[str],
 ) -> FleetVersion:
     """Create a version of ``model_name`` holding the saved ``artifact``
     (``save_model_artifact``): tagged (fleet, tenant and ``tags``, all in the
-    create call), artifact linked, metadata (sha256, artifact uri, metrics)
-    logged, the pipeline run linked."""
+    create call), artifact linked, metadata logged (``metrics`` as keys of
+    their own, the sha256, artifact uri and ``metadata`` packed under
+    ``FLEET_FACTS_KEY``), the pipeline run linked."""
     from zenml import log_metadata
     from zenml.model.utils import link_artifact_version_to_model_version
     from zenml.models import ModelVersionPipelineRunRequest, ModelVersionRequest
@@ -195,8 +197,8 @@ def register_version(
     mv = client.zen_store.create_model_version(ModelVersionRequest(model=model_id, project=client.active_project.id, tags=tags))
     link_artifact_version_to_model_version(artifact, mv)
     # The tenant is the version's tag; every metadata key costs two commits.
-    meta = {SHA_KEY: sha, URI_KEY: artifact.uri, **metadata}
-    log_metadata(meta, model_version_id=mv.id)  # type: ignore[call-overload]
+    log_metadata({**metrics, FLEET_FACTS_KEY: {SHA_KEY: sha, URI_KEY: artifact.uri, **metadata}}, model_version_id=mv.id)  # type: ignore[call-overload]
+    meta = {**metrics, SHA_KEY: sha, URI_KEY: artifact.uri, **metadata}
     if run_id:
         client.zen_store.create_model_version_pipeline_run_link(ModelVersionPipelineRunRequest(model_version=mv.id, pipeline_run=UUID(run_id)))
     return FleetVersion(model_name, str(mv.name), str(mv.id), None, tenant, sha, artifact.uri, meta)

@@ -37,6 +37,19 @@ MODEL_ARTIFACT = "model"
 MODEL_FILE = "model.pkl"
 SHA_KEY = "artifact_sha256"
 FLEET_URI_KEY = "model_uri"
+# A fleet tenant's version keeps its facts (sha256, artifact location, baseline,
+# evaluation) under one metadata key: ZenML commits every key twice, which
+# was most of a tenant's registration time. Its primary metric stays a key of
+# its own, so the registry can be filtered by it.
+FLEET_FACTS_KEY = "fleet"
+
+
+def flat_metadata(run_metadata: Any) -> dict[str, Any]:
+    """A version's run metadata with a fleet version's packed facts
+    (``FLEET_FACTS_KEY``) spread to the top level; other versions as they are."""
+    raw = dict(run_metadata or {})
+    packed = raw.get(FLEET_FACTS_KEY)
+    return {**packed, **raw} if isinstance(packed, dict) else raw
 
 
 class RegistryError(RuntimeError):
@@ -64,7 +77,7 @@ def decision_log(settings: Settings) -> DecisionLog:
 def _info(mv: Any) -> VersionInfo:
     sha = None
     try:
-        sha = mv.run_metadata.get(SHA_KEY)
+        sha = flat_metadata(mv.run_metadata).get(SHA_KEY)
     except Exception:  # noqa: BLE001 - metadata is optional for versions never evaluated
         sha = None
     return VersionInfo(model=mv.model.name, version=str(mv.name), number=int(mv.number), stage=mv.stage, id=str(mv.id), artifact_sha256=sha)
@@ -321,7 +334,7 @@ def log_version_metadata(model: str, version_name: str, metadata: dict) -> None:
 def version_metadata(model: str, version_name: str) -> dict[str, Any]:
     """The version's run metadata as plain JSON values (latest value per key)."""
     mv = Client().get_model_version(model, version_name)
-    return json.loads(json.dumps(dict(mv.run_metadata), default=str))
+    return json.loads(json.dumps(flat_metadata(mv.run_metadata), default=str))
 
 
 def record_rejection(settings: Settings, model: str, version_name: str, reason: str, extra: dict | None = None, sha: str | None = None) -> dict:
@@ -382,7 +395,7 @@ def read_model_bytes(model: str, version_name: str) -> bytes:
         raise RegistryError(f"model '{model}' version {version_name} has no '{MODEL_ARTIFACT}' artifact: {exc}") from None
     # A fleet tenant's version keeps its artifact's location in its metadata
     # (runway.governance.fleet_registry.URI_KEY): one artifact name per tenant.
-    uri = art.uri if art is not None else (mv.run_metadata or {}).get(FLEET_URI_KEY)
+    uri = art.uri if art is not None else flat_metadata(mv.run_metadata).get(FLEET_URI_KEY)
     if not uri:
         raise RegistryError(f"model '{model}' version {version_name} has no '{MODEL_ARTIFACT}' artifact")
     path = os.path.join(str(uri), MODEL_FILE)

@@ -287,3 +287,14 @@ def test_a_tenants_lineage_rebuilds_its_own_settings_from_the_log(tmp_path) -> N
     tampered["config"]["resolved"]["promotion"]["min_improvement_vs_production"] = 0.0
     with pytest.raises(lineage_lib.LineageError, match="does not hash"):
         lineage_lib.verify_config(tampered)
+
+
+def test_a_fleet_versions_packed_facts_read_as_top_level_metadata() -> None:
+    from runway.governance.registry import FLEET_FACTS_KEY, FLEET_URI_KEY, SHA_KEY, flat_metadata
+
+    packed = {"wape": 0.2, FLEET_FACTS_KEY: {SHA_KEY: "ab" * 32, FLEET_URI_KEY: "/store/m", "wape": 0.9, "holdout_end": "2024-06-01"}}
+    flat = flat_metadata(packed)
+    assert flat[SHA_KEY] == "ab" * 32 and flat[FLEET_URI_KEY] == "/store/m" and flat["holdout_end"] == "2024-06-01"
+    assert flat["wape"] == 0.2  # a key of its own wins over a packed one
+    single = {SHA_KEY: "cd" * 32, "wape": 0.3}  # a single model's version: as it is
+    assert flat_metadata(single) == single and flat_metadata(None) == {}
