@@ -17,7 +17,8 @@ workspace: ZenML store, Feast repo copy and registry, decision log):
   no ZenML: ``contract.admit``, ``engine.compute_feature_tables`` +
   ``write_feature_tables``, ``store.apply`` + ``materialize``,
   ``historical_features``, ``time_split``, ``modeling.train``,
-  ``profile_frame``, ``evaluate_candidate``, the artifact's bytes + sha256
+  ``profile_frame``, ``evaluate_candidate`` + ``permutation_importance`` (the
+  evaluate step's, for the lineage and model card), the artifact's bytes + sha256
   written to disk, ``gate.decide``. No registry, no materializers, no
   metadata, no decision log.
 
@@ -140,7 +141,14 @@ def _rss_mb() -> float:
 
 
 def _summary(evaluation: dict, decision_promote: bool, reason: str) -> dict:
-    return {"candidate": evaluation["candidate"], "baseline": evaluation["baseline"], "rows": evaluation["rows"], "promote": decision_promote, "reason": reason}
+    return {
+        "candidate": evaluation["candidate"],
+        "baseline": evaluation["baseline"],
+        "rows": evaluation["rows"],
+        "importance": evaluation.get("importance"),
+        "promote": decision_promote,
+        "reason": reason,
+    }
 
 
 def run_zenml(case: dict, data: dict, outdir: Path) -> dict:
@@ -179,6 +187,7 @@ def run_plain(case: dict, data: dict, outdir: Path) -> dict:
     import runway.data.contract as contract_lib
     import runway.data.sources as sources_lib
     import runway.evaluation.gate as gate_lib
+    import runway.evaluation.importance as importance_lib
     import runway.evaluation.report as evaluation_lib
     import runway.features.engine as engine_lib
     import runway.features.frames as frames_lib
@@ -225,11 +234,13 @@ def run_plain(case: dict, data: dict, outdir: Path) -> dict:
     profiling_lib.profile_frame(train[[*model.features, s.target]])
     t = lap("profile_reference", t)
     report = evaluation_lib.evaluate_candidate(s, model, holdout, history)
+    ev = s.evaluation  # the evaluate step's permutation importance (lineage and model card), same seed
+    importance = importance_lib.permutation_importance(model, holdout, ev.primary_metric, max_rows=ev.importance_rows, repeats=ev.importance_repeats, seed=ev.seed)
     t = lap("evaluate_model", t)
     decision = gate_lib.decide(report, s.promotion, candidate_sha256=sha)
     t = lap("promote_model", t)
     compute, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    values = _summary(report.to_dict(), bool(decision.promote), decision.reason)
+    values = _summary(report.to_dict() | {"importance": importance}, bool(decision.promote), decision.reason)
     shutil.rmtree(ws, ignore_errors=True)
     return {"compute_s": compute, "compute_cpu_s": cpu, "steps": steps, "values": values, "versions": {"pandas": pd.__version__}, "rss_mb": _rss_mb()}
 
@@ -279,12 +290,15 @@ def check(case: dict, data: dict, results: dict) -> tuple[list[str], list[str]]:
         same = _close(x, y) if isinstance(x, float) and isinstance(y, float) else x == y
         if not same:
             problems.append(f"{k}: pipeline {x} vs plain {y}")
+    if a.get("importance") != b.get("importance"):
+        problems.append(f"permutation importance differs: pipeline {a.get('importance')} vs plain {b.get('importance')}")
     if a["promote"] != b["promote"]:
         problems.append(f"gate decisions differ: pipeline {a['promote']} ({a['reason']}), plain {b['promote']} ({b['reason']})")
     if not problems:
         m = ", ".join(f"{k} {v:.4f}" for k, v in sorted(_flat(a["candidate"]).items()) if isinstance(v, float) and "." not in k)
         facts.append(f"the pipeline and the plain path computed the same candidate and baseline metrics on the same {a['rows']:,} holdout rows ({m})")
         facts.append(f"same gate decision: {'promote' if a['promote'] else 'reject'} ({a['reason']})")
+        facts.append(f"same permutation importance of the {len(a.get('importance') or {})} model inputs")
     return problems, facts
 
 
