@@ -233,14 +233,21 @@ def _ks_stat_sorted(a: np.ndarray, b: np.ndarray) -> float:
     candidates are the very values the two-sided search would compare.
     """
     n, m = a.size, b.size
-    ends = np.flatnonzero(np.append(a[1:] != a[:-1], True))
-    keys = a[ends]
-    f_a = (ends + 1) / n
+    last = np.empty(n, dtype=bool)  # the last occurrence of each distinct value
+    np.not_equal(a[1:], a[:-1], out=last[:-1])
+    last[-1] = True
+    if last.all():  # all distinct (continuous data): a is its own keys
+        keys, f_a = a, np.arange(1, n + 1) / n
+    else:
+        ends = np.flatnonzero(last)
+        keys, f_a = a[ends], (ends + 1) / n
     right = np.searchsorted(b, keys, side="right")
-    left = right.copy()
-    tie = right > 0
-    tie[tie] = b[right[tie] - 1] == keys[tie]
+    # A tie: the last b at or below the key equals it (right == 0 reads b[0],
+    # which is then above the key, so no tie).
+    tie = b[np.maximum(right - 1, 0)] == keys
+    left = right
     if tie.any():
+        left = right.copy()
         left[tie] = np.searchsorted(b, keys[tie], side="left")
     d_at_a = float(np.max(np.abs(f_a - right / m)))
     # Just below a_i, F_a is the previous step's value (0 below a's minimum).
