@@ -16,7 +16,10 @@ Speed: per numeric column the reference and the current values are each
 sorted once; PSI bin counts and the KS statistic both come from
 ``np.searchsorted`` on those sorted arrays. NumPy releases the GIL while
 sorting and searching, so columns run on a thread pool (one thread per core).
-No subsampling is needed: every statistic uses every row.
+No subsampling is needed: every statistic uses every row. A reference compared
+with many windows can be prepared once (``prepare_reference``: sorted, counted,
+stored and loaded under a key naming the exact reference), and
+``drift_report(prepared, current)`` then sorts only the current side.
 
 Why severities need an effect size *and* a significance test
 ---------------------------------------------------------------
