@@ -8,8 +8,12 @@ subprocess, reading the same parquet files:
 * ``runway_window``: the whole monitoring computation of one window: the
                   current frame's whylogs profile (``profile_frame``), the
                   drift statistics (``drift_report``) and the output drift
-                  (``drift_report`` of the prediction column); the reference
-                  profile was stored at training, so it is read, not built;
+                  (``drift_report`` of the prediction column). What training
+                  stores is read, not built: the reference profile (before
+                  the clock) and the prepared references of the inputs and
+                  the predictions (``prepare_reference``: sorted numeric
+                  columns, category counts, schema), loaded inside the timed
+                  part under the key they were stored with;
 * ``runway``    : ``runway.monitoring.drift.drift_report(ref, cur)`` +
                   ``runway.monitoring.profiling.profile_frame`` of both frames
                   (chunked whylogs profiles, 200k rows);
@@ -36,7 +40,8 @@ Values checked (``check``): Runway's and evidently's flagged columns are the
 injected ones; Runway's chunked profiles and whylogs' default profiles have
 the same counts, null counts, min, max and mean for every column of both
 frames (the window's current profile against whylogs' current one); the
-window's drift statistics equal ``runway``'s; in ``drift_stats`` every PSI
+window's drift statistics (from the prepared reference) equal ``runway``'s
+(from the reference frame) exactly; in ``drift_stats`` every PSI
 (numeric and categorical) and KS statistic equals the floor's (relative
 1e-9), and the window's output drift flags the shifted predictions.
 
@@ -58,7 +63,7 @@ INJECTED = ["num_00", "price_0", "region"]
 CATEGORICAL = ["region", "store_id", "item_id", "weekday", "on_promotion"]
 CONTESTANTS = {
     "runway_window": {
-        "what": "one monitoring window: whylogs profile of the current frame + `drift_report` + output drift (reference profile stored at training)",
+        "what": "one window: whylogs profile of the current frame + `drift_report` + output drift vs prepared references stored at training (loaded, timed)",
         "env": "project",
     },
     "runway_drift": {"what": "`drift_report` alone (PSI numeric + categorical, KS, JS, chi2, missing, schema, severities)", "env": "project"},
@@ -153,15 +158,30 @@ def build(case: dict, workdir: Path) -> dict:
     out = {"reference": str(ref), "current": str(cur)}
     if not case["name"].startswith("drift_stats"):
         sys.path.insert(0, str(ROOT))
+        from runway.monitoring.drift import prepare_reference, reference_fingerprint, save_prepared_reference
         from runway.monitoring.profiling import profile_frame, save_profile
 
         ref_df, cur_df = pd.read_parquet(ref), pd.read_parquet(cur)
         pred = {"reference": workdir / f"ref_pred_{rows}.parquet", "current": workdir / f"cur_pred_{rows}.parquet"}
         pd.DataFrame({"prediction": _predictions(ref_df)}).to_parquet(pred["reference"], index=False)
         pd.DataFrame({"prediction": _predictions(cur_df)}).to_parquet(pred["current"], index=False)
-        # What training stores: the reference profile (untimed here, as in the product).
+        # What training stores (untimed here, as in the product): the reference
+        # profile, and the reference side of the drift statistics prepared once
+        # for the inputs and for the predictions, each under the key of the
+        # exact frame it was built from (the window loads it by that key).
         profile = save_profile(profile_frame(ref_df), workdir / f"reference_{rows}.whylogs.bin")
-        out.update(reference_predictions=str(pred["reference"]), current_predictions=str(pred["current"]), reference_profile=str(profile))
+        ref_pred = pd.read_parquet(pred["reference"])
+        keys = {"reference_key": reference_fingerprint(ref_df), "reference_predictions_key": reference_fingerprint(ref_pred)}
+        prepared = save_prepared_reference(prepare_reference(ref_df, key=keys["reference_key"]), workdir / f"reference_{rows}.prepared.bin")
+        prepared_pred = save_prepared_reference(prepare_reference(ref_pred, key=keys["reference_predictions_key"]), workdir / f"ref_pred_{rows}.prepared.bin")
+        out.update(
+            reference_predictions=str(pred["reference"]),
+            current_predictions=str(pred["current"]),
+            reference_profile=str(profile),
+            prepared_reference=str(prepared),
+            prepared_reference_predictions=str(prepared_pred),
+            **keys,
+        )
     return out
 
 
@@ -233,7 +253,7 @@ def contestant(name: str, case: dict, data: dict, outdir: Path) -> dict:
         import scipy
         import whylogs
 
-        from runway.monitoring.drift import drift_report
+        from runway.monitoring.drift import drift_report, load_prepared_reference
         from runway.monitoring.profiling import load_profile, profile_frame
 
         versions = {"pandas": pd.__version__, "whylogs": whylogs.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
@@ -251,10 +271,11 @@ def contestant(name: str, case: dict, data: dict, outdir: Path) -> dict:
         versions = {"pandas": pd.__version__, "evidently": evidently.__version__}
     else:
         raise SystemExit(f"unknown contestant {name!r}")
-    ref = pd.read_parquet(data["reference"])
+    # The window needs no raw reference: training stored what it compares with.
+    ref = pd.read_parquet(data["reference"]) if name != "runway_window" else None
     cur = pd.read_parquet(data["current"])
     if name == "runway_window":
-        ref_pred, cur_pred = pd.read_parquet(data["reference_predictions"]), pd.read_parquet(data["current_predictions"])
+        cur_pred = pd.read_parquet(data["current_predictions"])
         ref_view = load_profile(data["reference_profile"])  # stored at training
     rss_after_load = _maxrss_mb()
 
@@ -265,13 +286,18 @@ def contestant(name: str, case: dict, data: dict, outdir: Path) -> dict:
     t0, cpu0 = time.perf_counter(), time.process_time()
     if name == "runway_window":
         t = time.perf_counter()
+        # Stored at training; refused unless prepared from the expected reference.
+        prepared = load_prepared_reference(data["prepared_reference"], key=data["reference_key"])
+        prepared_pred = load_prepared_reference(data["prepared_reference_predictions"], key=data["reference_predictions_key"])
+        steps["load_prepared"] = time.perf_counter() - t
+        t = time.perf_counter()
         cur_view = profile_frame(cur)
         steps["profile_current"] = time.perf_counter() - t
         t = time.perf_counter()
-        res = drift_report(ref, cur)
+        res = drift_report(prepared, cur)
         steps["drift_report"] = time.perf_counter() - t
         t = time.perf_counter()
-        out_res = drift_report(ref_pred, cur_pred)
+        out_res = drift_report(prepared_pred, cur_pred)
         steps["output_drift"] = time.perf_counter() - t
         views = (ref_view, cur_view)
         flagged = sorted(f.feature for f in res.features if f.severity != "ok")
@@ -293,6 +319,7 @@ def contestant(name: str, case: dict, data: dict, outdir: Path) -> dict:
         views = (profile_frame(ref), profile_frame(cur))
         steps["profile_both"] = time.perf_counter() - t
         flagged = sorted(f.feature for f in res.features if f.severity != "ok")
+        stats_out = _runway_statistics(res)
     elif name == "whylogs":
         t = time.perf_counter()
         views = (why.log(ref).view(), why.log(cur).view())
@@ -363,6 +390,13 @@ def check(case: dict, data: dict, results: dict) -> tuple[list[str], list[str]]:
             facts.append(f"runway_window's output drift flags the shifted predictions ({out_stat['severity']}, PSI {out_stat['psi']:.3f})")
         if "runway" in values and w["flagged"] != values["runway"]["flagged"]:
             problems.append(f"runway_window flagged {w['flagged']}, runway {values['runway']['flagged']}")
+        if "runway" in values:
+            a, b = w["statistics"], values["runway"]["statistics"]
+            if a != b:
+                bad = [f"{c}: {a.get(c)} vs {b.get(c)}" for c in sorted(set(a) | set(b)) if a.get(c) != b.get(c)]
+                problems.append(f"runway_window's drift statistics (prepared reference) differ from runway's (reference frame): {'; '.join(bad[:5])}")
+            else:
+                facts.append(f"runway_window's drift statistics from the prepared reference equal runway's from the reference frame exactly ({len(a)} columns)")
         if "whylogs" in values:
             bad = []
             a, b = w["profiles"]["current"], values["whylogs"]["profiles"]["current"]

@@ -16,7 +16,10 @@ Speed: per numeric column the reference and the current values are each
 sorted once; PSI bin counts and the KS statistic both come from
 ``np.searchsorted`` on those sorted arrays. NumPy releases the GIL while
 sorting and searching, so columns run on a thread pool (one thread per core).
-No subsampling is needed: every statistic uses every row.
+No subsampling is needed: every statistic uses every row. A reference compared
+with many windows can be prepared once (``prepare_reference``: sorted, counted,
+stored and loaded under a key naming the exact reference), and
+``drift_report(prepared, current)`` then sorts only the current side.
 
 Why severities need an effect size *and* a significance test
 ---------------------------------------------------------------
@@ -233,14 +236,21 @@ def _ks_stat_sorted(a: np.ndarray, b: np.ndarray) -> float:
     candidates are the very values the two-sided search would compare.
     """
     n, m = a.size, b.size
-    ends = np.flatnonzero(np.append(a[1:] != a[:-1], True))
-    keys = a[ends]
-    f_a = (ends + 1) / n
+    last = np.empty(n, dtype=bool)  # the last occurrence of each distinct value
+    np.not_equal(a[1:], a[:-1], out=last[:-1])
+    last[-1] = True
+    if last.all():  # all distinct (continuous data): a is its own keys
+        keys, f_a = a, np.arange(1, n + 1) / n
+    else:
+        ends = np.flatnonzero(last)
+        keys, f_a = a[ends], (ends + 1) / n
     right = np.searchsorted(b, keys, side="right")
-    left = right.copy()
-    tie = right > 0
-    tie[tie] = b[right[tie] - 1] == keys[tie]
+    # A tie: the last b at or below the key equals it (right == 0 reads b[0],
+    # which is then above the key, so no tie).
+    tie = b[np.maximum(right - 1, 0)] == keys
+    left = right
     if tie.any():
+        left = right.copy()
         left[tie] = np.searchsorted(b, keys[tie], side="left")
     d_at_a = float(np.max(np.abs(f_a - right / m)))
     # Just below a_i, F_a is the previous step's value (0 below a's minimum).
@@ -401,17 +411,26 @@ def schema_changes(reference_schema: Mapping[str, Any], current_schema: Mapping[
     dtype changed. A retype within a family (int64 -> float64, which pandas does
     as soon as a value is missing) warns; across families (a numeric column now
     holding strings) alerts, as does a missing column."""
+    return _schema_changes(_schema_of(reference_schema), current_schema)
+
+
+def _schema_of(schema: Mapping[Any, Any]) -> dict[Any, tuple[str, str]]:
+    """column -> (dtype as text, dtype family): what schema comparison reads."""
+    return {col: (str(dt), dtype_family(dt)) for col, dt in schema.items()}
+
+
+def _schema_changes(reference: Mapping[Any, tuple[str, str]], current_schema: Mapping[Any, Any]) -> list[SchemaChange]:
     out: list[SchemaChange] = []
-    for col, rdt in reference_schema.items():
+    for col, (rdt, rfam) in reference.items():
         if col not in current_schema:
-            out.append(SchemaChange(str(col), "missing", str(rdt), None, "alert"))
+            out.append(SchemaChange(str(col), "missing", rdt, None, "alert"))
             continue
         cdt = current_schema[col]
-        if str(rdt) != str(cdt):
-            same = dtype_family(rdt) == dtype_family(cdt)
-            out.append(SchemaChange(str(col), "retyped", str(rdt), str(cdt), "warn" if same else "alert"))
+        if rdt != str(cdt):
+            same = rfam == dtype_family(cdt)
+            out.append(SchemaChange(str(col), "retyped", rdt, str(cdt), "warn" if same else "alert"))
     for col, cdt in current_schema.items():
-        if col not in reference_schema:
+        if col not in reference:
             out.append(SchemaChange(str(col), "new", None, str(cdt), "warn"))
     return out
 
@@ -563,19 +582,25 @@ def _grade(value: float, pvalue: float, warn: float, alert: float, alpha: float)
     return "ok"
 
 
-def _missing_part(ref: pd.Series, cur: pd.Series, th: DriftThresholds, missing: tuple[int, int] | None = None) -> tuple[dict[str, Any], Severity, list[str]]:
-    mr, mc = missing if missing is not None else (int(ref.isna().sum()), int(cur.isna().sum()))
-    rate_r, rate_c = mr / len(ref), mc / len(cur)
-    p = chi_square([mr, len(ref) - mr], [mc, len(cur) - mc])[1]
+def _missing_part(n_ref: int, n_cur: int, mr: int, mc: int, th: DriftThresholds) -> tuple[dict[str, Any], Severity, list[str]]:
+    """Missing-rate statistics from the rows and missing values per side."""
+    rate_r, rate_c = mr / n_ref, mc / n_cur
+    p = chi_square([mr, n_ref - mr], [mc, n_cur - mc])[1]
     change = abs(rate_c - rate_r)
     sev = _grade(change, p, th.missing_rate_change / 2, th.missing_rate_change, th.ks_pvalue)
     reasons = [f"missing rate {rate_r:.1%} -> {rate_c:.1%} (p={p:.2g})"] if sev != "ok" else []
     return {"missing_ref": rate_r, "missing_cur": rate_c, "missing_pvalue": p}, sev, reasons
 
 
-def _numeric_feature(name: str, ref: pd.Series, cur: pd.Series, th: DriftThresholds, ks_stat_thr: float) -> FeatureDrift:
-    miss, sev_m, reasons = _missing_part(ref, cur, th)
-    sr, _ = _sorted_present(_float_values(ref, f"column '{name}' (reference)"))
+def _numeric_reference(name: str, ref: pd.Series) -> tuple[np.ndarray, int]:
+    """(sorted non-missing values, missing count as ``isna()`` counts them)."""
+    missing = int(ref.isna().sum())
+    return _sorted_present(_float_values(ref, f"column '{name}' (reference)"))[0], missing
+
+
+def _numeric_feature(name: str, n_ref: int, ref: tuple[np.ndarray, int], cur: pd.Series, th: DriftThresholds, ks_stat_thr: float) -> FeatureDrift:
+    sr, mr = ref
+    miss, sev_m, reasons = _missing_part(n_ref, len(cur), mr, int(cur.isna().sum()), th)
     sc, _ = _sorted_present(_float_values(cur, f"column '{name}' (current)"))
     out: dict[str, Any] = {**miss, "n_ref": int(sr.size), "n_cur": int(sc.size)}
     sevs = [sev_m]
@@ -604,11 +629,19 @@ def _counts_and_missing(s: pd.Series) -> tuple[pd.Series, int]:
     return present[present > 0], int(counts[na].sum())
 
 
-def _categorical_feature(name: str, ref: pd.Series, cur: pd.Series, th: DriftThresholds) -> FeatureDrift:
+def _categorical_reference(s: pd.Series) -> tuple[pd.Series, int]:
+    """``_counts_and_missing`` of a reference column, its categories as plain
+    Python values in an object index (the form ``_as_count_series`` aligns
+    them in, so results are the same; and a form a file can hold)."""
+    counts, missing = _counts_and_missing(s)
+    return pd.Series(counts.to_numpy(dtype=np.int64), index=pd.Index(list(counts.index), dtype=object)), missing
+
+
+def _categorical_feature(name: str, n_ref: int, ref: tuple[pd.Series, int], cur: pd.Series, th: DriftThresholds) -> FeatureDrift:
     # One hashing pass per side gives both the category counts and the
     # missing count (an isna() pass over object values costs as much again).
-    (rc, mr), (cc, mc) = _counts_and_missing(ref), _counts_and_missing(cur)
-    miss, sev_m, reasons = _missing_part(ref, cur, th, (mr, mc))
+    (rc, mr), (cc, mc) = ref, _counts_and_missing(cur)
+    miss, sev_m, reasons = _missing_part(n_ref, len(cur), mr, mc, th)
     out: dict[str, Any] = {**miss, "n_ref": int(rc.sum()), "n_cur": int(cc.sum())}
     sevs = [sev_m]
     if len(rc) and len(cc):
@@ -644,8 +677,232 @@ def _check_frame(df: Any, what: str) -> pd.DataFrame:
     return df
 
 
-def drift_report(
+def _workers(n_jobs: int | None, tasks: int) -> int:
+    return max(1, min(n_jobs or min(os.cpu_count() or 1, 8), tasks or 1))
+
+
+def _map(fn: Any, tasks: list[Any], n_jobs: int | None) -> list[Any]:
+    """``fn`` over ``tasks`` in order, on a thread pool (NumPy's sorts and
+    searches release the GIL)."""
+    workers = _workers(n_jobs, len(tasks))
+    if workers == 1:
+        return [fn(t) for t in tasks]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drift") as ex:
+        return list(ex.map(fn, tasks))
+
+
+def _tested_columns(
+    schema: Mapping[Any, tuple[str, str]], categorical: Sequence[str] | None, columns: Sequence[str] | None, what: str
+) -> tuple[list[Any], set[Any]]:
+    """The columns whose statistics are computed, and the declared categoricals
+    (both checked against the reference's columns)."""
+    cols = list(schema) if columns is None else list(columns)
+    unknown = [c for c in cols if c not in schema]
+    if unknown:
+        raise ValueError(f"columns {unknown} are not in the {what} (has {list(schema)})")
+    cat = set(categorical or ())
+    unknown = sorted(str(c) for c in cat if c not in schema)
+    if unknown:
+        raise ValueError(f"categorical columns {unknown} are not in the {what} (has {list(schema)})")
+    return cols, cat
+
+
+def _kind(column: Any, family: str, categorical: set[Any]) -> Literal["numeric", "categorical"]:
+    return "categorical" if (column in categorical or family in ("string", "bool")) else "numeric"
+
+
+# ------------------------------------------------------ prepared reference --
+
+_PREPARED_FORMAT = "runway-prepared-reference/1"
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedReference:
+    """The reference side of ``drift_report``, computed once: per numeric
+    column its sorted non-missing values and missing count, per categorical
+    column its category counts and missing count, plus the frame's schema and
+    row count. ``drift_report(prepared, current)`` returns exactly what
+    ``drift_report(frame, current)`` returns, without sorting or counting the
+    reference again (a monitoring job compares many windows with one
+    reference).
+
+    ``key`` names the exact reference it was built from (by default its
+    content fingerprint, ``reference_fingerprint``); ``load_prepared_reference``
+    refuses a file whose key is not the expected one, so a prepared reference
+    cannot silently stand in for another reference. Build it with
+    ``prepare_reference``.
+    """
+
+    key: str
+    n_rows: int
+    schema: Mapping[Any, tuple[str, str]]  # every reference column -> (dtype, dtype family)
+    numeric: Mapping[Any, tuple[np.ndarray, int]]  # column -> (sorted non-missing values, missing count)
+    categorical: Mapping[Any, tuple[pd.Series, int]]  # column -> (counts of present categories, missing count)
+    columns: tuple[Any, ...] = ()  # the columns prepared for statistics (``drift_report``'s default ``columns``)
+
+
+def reference_fingerprint(frame: pd.DataFrame) -> str:
+    """SHA-256 of a frame's column names, dtypes and values (row order
+    included, index ignored): a key that changes whenever the reference does."""
+    import hashlib
+
+    _check_frame(frame, "reference")
+    h = hashlib.sha256(repr([(str(c), str(dt)) for c, dt in frame.dtypes.items()]).encode())
+    h.update(str(len(frame)).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return "sha256:" + h.hexdigest()
+
+
+def prepare_reference(
     reference: pd.DataFrame,
+    categorical: Sequence[str] | None = None,
+    *,
+    columns: Sequence[str] | None = None,
+    key: str | None = None,
+    n_jobs: int | None = None,
+) -> PreparedReference:
+    """The reference side of ``drift_report(reference, ...)`` with the same
+    ``categorical`` and ``columns``, for reuse over many current windows.
+
+    ``key`` (default ``reference_fingerprint(reference)``) names what it was
+    built from; pass a key the caller can recompute without the frame (e.g. the
+    model version, the reference window and the sampling) when the prepared
+    reference is stored and loaded later. Raises like ``drift_report`` on an
+    empty frame, duplicate columns, unknown ``columns``/``categorical`` or a
+    non-numeric value in a numeric column."""
+    _check_frame(reference, "reference")
+    schema = _schema_of({c: reference[c].dtype for c in reference.columns})
+    cols, cat = _tested_columns(schema, categorical, columns, "reference frame")
+    tasks = [(c, _kind(c, schema[c][1], cat)) for c in cols]
+    tasks = [(c, k) for c, k in tasks if k == "categorical" or schema[c][1] == "numeric"]  # others are skipped by drift_report
+
+    def run(task: tuple[Any, str]) -> Any:
+        c, kind = task
+        return _numeric_reference(str(c), reference[c]) if kind == "numeric" else _categorical_reference(reference[c])
+
+    done = dict(zip((t[0] for t in tasks), _map(run, tasks, n_jobs), strict=True))
+    kinds = dict(tasks)
+    return PreparedReference(
+        key=reference_fingerprint(reference) if key is None else str(key),
+        n_rows=len(reference),
+        schema=schema,
+        numeric={c: v for c, v in done.items() if kinds[c] == "numeric"},
+        categorical={c: v for c, v in done.items() if kinds[c] == "categorical"},
+        columns=tuple(cols),
+    )
+
+
+def _json_category(v: Any) -> Any:
+    if isinstance(v, (bool, str)) or (isinstance(v, int) and not isinstance(v, bool)):
+        return v
+    if isinstance(v, float) and math.isfinite(v):
+        return v
+    raise TypeError(f"category {v!r} ({type(v).__name__}) cannot be stored in a prepared reference file (str, bool, int and finite float can)")
+
+
+_PREPARED_MAGIC = b"RUNWAY-PREPARED-REFERENCE\n"
+
+
+def prepared_reference_to_bytes(prepared: PreparedReference) -> bytes:
+    """A small binary file: a magic line, the length of a JSON header (key,
+    schema, row count, category counts, numeric columns' sizes), the header,
+    then every numeric column's sorted values as little-endian float64, one
+    after another (``load_prepared_reference`` maps them read-only rather
+    than reading them). No pickles. Column
+    names must be text; categories may be text, bool, int or finite float."""
+    import json
+
+    names = [*prepared.schema, *prepared.columns]
+    bad = [c for c in names if not isinstance(c, str)]
+    if bad:
+        raise TypeError(f"prepared reference columns must be named by text to be stored, got {bad[:5]}")
+    meta = {
+        "format": _PREPARED_FORMAT,
+        "key": prepared.key,
+        "n_rows": prepared.n_rows,
+        "schema": [[c, dt, fam] for c, (dt, fam) in prepared.schema.items()],
+        "columns": list(prepared.columns),
+        "numeric": [[c, int(values.size), missing] for c, (values, missing) in prepared.numeric.items()],
+        "categorical": [
+            [c, [_json_category(v) for v in counts.index], counts.to_numpy(dtype=np.int64).tolist(), missing]
+            for c, (counts, missing) in prepared.categorical.items()
+        ],
+    }
+    header = json.dumps(meta).encode()
+    header += b" " * (-(len(_PREPARED_MAGIC) + 8 + len(header)) % 64)  # values start 64-byte aligned
+    parts = [_PREPARED_MAGIC, len(header).to_bytes(8, "little"), header]
+    parts += [np.ascontiguousarray(values, dtype="<f8").tobytes() for values, _ in prepared.numeric.values()]
+    return b"".join(parts)
+
+
+def _read_prepared(fh: Any, key: str, size: int, mapped: bool) -> PreparedReference:
+    """Read from ``fh`` (``size`` bytes in all); ``mapped``: map the values
+    from ``fh``'s file, else they are in its buffer (``io.BytesIO``)."""
+    import json
+
+    if fh.read(len(_PREPARED_MAGIC)) != _PREPARED_MAGIC:
+        raise ValueError("not a prepared reference (no Runway prepared-reference header)")
+    try:
+        meta = json.loads(fh.read(int.from_bytes(fh.read(8), "little")))
+        if meta.get("format") != _PREPARED_FORMAT:
+            raise ValueError(f"unknown prepared-reference format {meta.get('format')!r} (this Runway reads {_PREPARED_FORMAT!r})")
+        if meta["key"] != key:
+            raise ValueError(f"prepared reference was built from {meta['key']!r}, not the expected {key!r}: prepare it again for this reference")
+        sizes = [int(n) for _, n, _ in meta["numeric"]]
+        offset, nbytes = fh.tell(), 8 * sum(sizes)
+        have = size - offset
+        if have != nbytes:
+            raise ValueError(f"prepared reference has {have} bytes of values where its header says {nbytes}")
+        if not nbytes:
+            values = np.empty(0, dtype="<f8")
+        elif mapped:
+            # Mapped, not read: the pages are the page cache's (no copy, no
+            # fresh memory to fault in); read-only, as drift only reads them.
+            import mmap
+
+            values = np.frombuffer(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ), dtype="<f8", count=nbytes // 8, offset=offset)
+        else:
+            values = np.frombuffer(fh.getbuffer(), dtype="<f8", offset=offset)
+        bounds = np.cumsum([0, *sizes])
+        numeric = {c: (values[bounds[i] : bounds[i + 1]], int(missing)) for i, (c, _, missing) in enumerate(meta["numeric"])}
+        categorical = {c: (pd.Series(np.asarray(n, dtype=np.int64), index=pd.Index(v, dtype=object)), int(m)) for c, v, n, m in meta["categorical"]}
+        schema = {c: (dt, fam) for c, dt, fam in meta["schema"]}
+        return PreparedReference(meta["key"], int(meta["n_rows"]), schema, numeric, categorical, tuple(meta["columns"]))
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not a prepared reference: {type(exc).__name__}: {exc}") from exc
+
+
+def prepared_reference_from_bytes(data: bytes | bytearray | memoryview, key: str) -> PreparedReference:
+    """Read ``prepared_reference_to_bytes`` output; raises ValueError unless
+    it was prepared under ``key``."""
+    import io
+
+    buf = bytes(data)
+    return _read_prepared(io.BytesIO(buf), key, len(buf), mapped=False)
+
+
+def save_prepared_reference(prepared: PreparedReference, path: str | os.PathLike[str]) -> Any:
+    """Atomically write the prepared reference to ``path`` (returns the path)."""
+    from runway.data.io import atomic_write_bytes
+
+    return atomic_write_bytes(path, prepared_reference_to_bytes(prepared))
+
+
+def load_prepared_reference(path: str | os.PathLike[str], key: str) -> PreparedReference:
+    """The prepared reference stored at ``path``; ValueError (naming the file)
+    unless it was prepared under ``key``."""
+    try:
+        with open(path, "rb") as fh:
+            return _read_prepared(fh, key, os.fstat(fh.fileno()).st_size, mapped=True)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+# ---------------------------------------------------------------- drift --
+
+
+def drift_report(
+    reference: pd.DataFrame | PreparedReference,
     current: pd.DataFrame,
     thresholds: DriftThresholds | None = None,
     categorical: Sequence[str] | None = None,
@@ -658,14 +915,16 @@ def drift_report(
 
     Args:
         reference, current: one row per observation; only ``columns`` (default:
-            every reference column) are compared.
+            every reference column) are compared. ``reference`` may be a
+            ``PreparedReference`` (``prepare_reference``): the same result,
+            without sorting and counting the reference again.
         thresholds: ``DriftThresholds``; severities follow the module docstring.
         categorical: columns compared as categories (JS, chi-square). Columns of
             object/string/category/bool dtype are categorical anyway; use this
             for integer codes such as an entity id.
         columns: compute drift statistics for these reference columns only
-            (default all). Schema changes always cover every column of both
-            frames.
+            (default all; for a prepared reference, the columns it prepared).
+            Schema changes always cover every column of both frames.
         ks_statistic: KS effect size that alerts (warns at half); default
             ``thresholds.ks_statistic`` if that field exists, else 0.1.
         n_jobs: threads (default: CPU count, at most 8).
@@ -675,62 +934,62 @@ def drift_report(
     monitoring is for. Datetime/timedelta columns are listed in ``skipped``.
 
     Raises ValueError naming the frame/column on an empty frame, duplicate
-    column names, or ``categorical``/``columns`` naming an unknown column.
+    column names, or ``categorical``/``columns`` naming an unknown column (for
+    a prepared reference also a column it did not prepare, or prepared as the
+    other kind).
     """
-    _check_frame(reference, "reference")
+    prepared = reference if isinstance(reference, PreparedReference) else None
+    if prepared is None:
+        frame = _check_frame(reference, "reference")
+        schema = _schema_of({c: frame[c].dtype for c in frame.columns})
+        n_reference = len(frame)
+    else:
+        schema, n_reference = dict(prepared.schema), prepared.n_rows
     _check_frame(current, "current")
     th = thresholds if thresholds is not None else DriftThresholds()
     ks_thr = float(ks_statistic if ks_statistic is not None else getattr(th, "ks_statistic", DEFAULT_KS_STATISTIC))
     if not 0 < ks_thr <= 1:
         raise ValueError(f"ks_statistic must be in (0, 1], got {ks_thr}")
-    cols = list(reference.columns) if columns is None else list(columns)
-    unknown = [c for c in cols if c not in reference.columns]
-    if unknown:
-        raise ValueError(f"columns {unknown} are not in the reference frame (has {list(reference.columns)})")
-    cat = set(categorical or ())
-    unknown = sorted(str(c) for c in cat if c not in reference.columns)
-    if unknown:
-        raise ValueError(f"categorical columns {unknown} are not in the reference frame (has {list(reference.columns)})")
+    what = "reference frame" if prepared is None else "prepared reference"
+    cols, cat = _tested_columns(schema, categorical, prepared.columns if prepared is not None and columns is None else columns, what)
 
     # Schema is compared on every column of either frame, so a renamed or
     # retyped input shows up even when it is not one of ``columns``.
-    changes = schema_changes({c: reference[c].dtype for c in reference.columns}, {c: current[c].dtype for c in current.columns})
+    changes = _schema_changes(schema, {c: current[c].dtype for c in current.columns})
     by_col = {s.column: s for s in changes}
 
-    tasks: list[tuple[str, str]] = []  # (column, kind)
+    tasks: list[tuple[Any, str]] = []  # (column, kind)
     skipped: list[str] = []
-    rows: dict[str, FeatureDrift] = {}
+    rows: dict[Any, FeatureDrift] = {}
     for c in cols:
-        rdt = reference[c].dtype
-        fam = dtype_family(rdt)
-        kind = "categorical" if (c in cat or _is_categorical_dtype(rdt)) else "numeric"
+        rdt, fam = schema[c]
+        kind = _kind(c, fam, cat)
         if kind == "numeric" and fam != "numeric":
             skipped.append(f"{c}: dtype {rdt} is not compared (convert datetimes to numeric features first)")
             continue
+        if prepared is not None and c not in (prepared.numeric if kind == "numeric" else prepared.categorical):
+            raise ValueError(f"column '{c}' was not prepared as {kind} in the prepared reference (prepare_reference with the same columns and categorical)")
         change = by_col.get(str(c))
         if change is not None and change.change == "missing":
-            rows[c] = FeatureDrift(str(c), kind, "alert", (change.describe(),))  # type: ignore[arg-type]
+            rows[c] = FeatureDrift(str(c), kind, "alert", (change.describe(),))
             continue
         if change is not None and change.severity == "alert" and not (kind == "categorical" and _is_categorical_dtype(current[c].dtype)):
             # e.g. a number arrived as strings: comparing values would be meaningless.
-            rows[c] = FeatureDrift(str(c), kind, "alert", (change.describe(),))  # type: ignore[arg-type]
+            rows[c] = FeatureDrift(str(c), kind, "alert", (change.describe(),))
             continue
         tasks.append((c, kind))
 
-    def run(task: tuple[str, str]) -> FeatureDrift:
+    def run(task: tuple[Any, str]) -> FeatureDrift:
         c, kind = task
         if kind == "numeric":
-            return _numeric_feature(str(c), reference[c], current[c], th, ks_thr)
-        return _categorical_feature(str(c), reference[c], current[c], th)
+            ref_num = prepared.numeric[c] if prepared is not None else _numeric_reference(str(c), frame[c])
+            return _numeric_feature(str(c), n_reference, ref_num, current[c], th, ks_thr)
+        ref_cat = prepared.categorical[c] if prepared is not None else _categorical_reference(frame[c])
+        return _categorical_feature(str(c), n_reference, ref_cat, current[c], th)
 
-    workers = max(1, min(n_jobs or min(os.cpu_count() or 1, 8), len(tasks) or 1))
-    if workers == 1:
-        results = [run(t) for t in tasks]
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drift") as ex:
-            results = list(ex.map(run, tasks))
+    results = _map(run, tasks, n_jobs)
     rows.update({t[0]: r for t, r in zip(tasks, results, strict=False)})
     features = tuple(rows[c] for c in cols if c in rows)
     overall = max_severity(*(f.severity for f in features), *(s.severity for s in changes))
     th_dict = {k: float(v) for k, v in th.model_dump().items()} | {"ks_statistic": ks_thr}
-    return DriftResult(features, tuple(changes), overall, len(reference), len(current), th_dict, tuple(skipped), psi_method(th.psi_bins, PSI_EPS))
+    return DriftResult(features, tuple(changes), overall, n_reference, len(current), th_dict, tuple(skipped), psi_method(th.psi_bins, PSI_EPS))

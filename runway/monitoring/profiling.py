@@ -35,8 +35,12 @@ Notes on whylogs 1.6.4 (the pinned version) with numpy 2:
   types/string from the total, the HyperLogLog sketch from the distinct
   values, which it cannot tell from repeats, the frequent-items sketch with
   the counts as weights). whylogs' string path slices every value in Python
-  and hashes it into both sketches (~0.2 s per million values). Counts,
-  types, cardinality and frequent items come out identical (tested).
+  and hashes it into both sketches (~0.2 s per million values). A text
+  column with nulls (None/NaN among strings) takes the same path for its
+  present values, and its nulls alone go through whylogs' default path
+  (which counts them as null and, for NaN, nan), instead of six per-value
+  type checks over every row. Counts, types, cardinality and frequent items
+  come out identical (tested).
 * whylogs sends anonymous usage statistics unless ``WHYLOGS_NO_ANALYTICS`` is
   set; importing this module sets it (pipelines should not phone home).
 """
@@ -117,8 +121,11 @@ def _track_chunk(profile: DatasetProfile, schema: DatasetSchema, chunk: pd.DataF
     with few distinct values is not tracked here: its value counts are added
     to ``text_counts`` (see ``_text_counts``)."""
     prepared, types = _prepare_chunk(chunk)
-    counted = _text_counts(prepared, types) if _countable_text(schema) else {}
-    for col, vc in counted.items():
+    counted: dict[str, tuple[pd.Series, np.ndarray | None]] = {}
+    if _countable_text(schema):
+        text = [c for c, (dtype, _props) in types.items() if dtype.kind == "O"]
+        counted = _text_counts(prepared, [*text, *(c for c in prepared.columns if c not in types and _text_with_nulls(prepared[c]))])
+    for col, (vc, _nulls) in counted.items():
         text_counts[col] = vc if col not in text_counts else text_counts[col].add(vc, fill_value=0)
     split = {c: m for c in prepared.columns if c not in counted and (m := _nan_mask(prepared[c])) is not None}
     schema.types.clear()
@@ -127,6 +134,9 @@ def _track_chunk(profile: DatasetProfile, schema: DatasetSchema, chunk: pd.DataF
     rest = prepared.drop(columns=skip) if skip else prepared
     if rest.shape[1]:
         profile.track(pandas=rest)
+    for col, (_vc, nulls) in counted.items():
+        if nulls is not None:  # the nulls alone, on whylogs' default path (it counts null and nan)
+            profile.track(pandas=pd.DataFrame({col: prepared[col].to_numpy()[nulls]}))
     for col, nan in split.items():
         values = prepared[col].to_numpy()
         schema.types.pop(col, None)
@@ -137,22 +147,32 @@ def _track_chunk(profile: DatasetProfile, schema: DatasetSchema, chunk: pd.DataF
             profile.track(pandas=pd.DataFrame({col: present}))
 
 
-def _text_counts(chunk: pd.DataFrame, types: dict[str, Any]) -> dict[str, pd.Series]:
-    """Value counts of the chunk's homogeneous text columns (all ``str``, no
-    nulls) that repeat their values, by column.
+def _text_with_nulls(s: pd.Series) -> bool:
+    """An object column whose present values are all ``str`` (and which,
+    not being homogeneous, holds nulls)."""
+    return isinstance(s.dtype, np.dtype) and s.dtype.kind == "O" and len(s) > 0 and pd.api.types.infer_dtype(s, skipna=True) == "string"
+
+
+def _text_counts(chunk: pd.DataFrame, columns: Iterable[str]) -> dict[str, tuple[pd.Series, np.ndarray | None]]:
+    """For the chunk's text ``columns`` (present values all ``str``) that
+    repeat their values: the counts of the present values and the mask of
+    the nulls (None when there are none), by column.
 
     whylogs' string path runs a Python slice per value for frequent items and
     hashes every value into the cardinality sketch, ~0.2 s per million
-    values. From the counts, a column needs one hashing pass (pandas) and one
-    sketch update per distinct value: the frequent-items sketch takes a
-    weight, and a HyperLogLog sketch ignores repeats."""
-    out: dict[str, pd.Series] = {}
-    for col, (dtype, _props) in types.items():
-        if dtype.kind != "O":
-            continue
-        vc = chunk[col].value_counts(sort=False)
-        if len(vc) <= _MAX_DISTINCT_SHARE * len(chunk):
-            out[col] = vc
+    values (a column with nulls also gets six per-value type checks). From
+    the counts, a column needs one hashing pass (pandas; ``dropna=False``
+    spares it a separate null check) and one sketch update per distinct
+    value: the frequent-items sketch takes a weight, and a HyperLogLog sketch
+    ignores repeats. The nulls alone go through whylogs' default path."""
+    out: dict[str, tuple[pd.Series, np.ndarray | None]] = {}
+    for col in columns:
+        vc = chunk[col].value_counts(sort=False, dropna=False)
+        na = vc.index.isna()
+        has_nulls = bool(na.any())
+        present = vc[~na] if has_nulls else vc
+        if len(present) <= _MAX_DISTINCT_SHARE * len(chunk):
+            out[col] = (present, chunk[col].isna().to_numpy() if has_nulls else None)
     return out
 
 
@@ -203,8 +223,9 @@ def _text_column_view(schema: DatasetSchema, name: str, counts: pd.Series) -> Co
 def _prepare_chunk(chunk: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Work around whylogs/numpy-2 crashes and declare homogeneous columns."""
     # whylogs' homogeneous path reads series[0] by label: give every chunk a
-    # fresh 0-based index (bounded copy: one chunk).
-    chunk = chunk.reset_index(drop=True)
+    # fresh 0-based index (a shallow copy: reset_index would copy the data).
+    chunk = chunk.copy(deep=False)
+    chunk.index = pd.RangeIndex(len(chunk))
     converted: dict[str, Any] = {}
     types: dict[str, Any] = {}
     for col in chunk.columns:

@@ -376,3 +376,85 @@ def test_ks_statistic_equals_scipy_with_ties_and_disjoint_ranges():
             a, b = rng.integers(0, 3, n).astype(float), rng.integers(5, 9, m).astype(float) * (1 if i % 2 else -1)
         a, b = np.sort(a), np.sort(b)
         assert drift._ks_stat_sorted(a, b) == pytest.approx(stats.ks_2samp(a, b).statistic, abs=1e-12)
+
+
+# ---------------------------------------------------- prepared reference ---
+
+
+def _mixed_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Numeric (with NaN, all-NaN, nullable ints), text with nulls, category,
+    bool, integer codes, a datetime (skipped); the current side has a shift,
+    a new category, a missing, a retyped and a new column."""
+    rng = np.random.default_rng(21)
+
+    def side(n: int, shift: float) -> pd.DataFrame:
+        x = rng.normal(shift, 1, n)
+        x[rng.random(n) < 0.05] = np.nan
+        text = np.array(["north", "south", "east"] + (["west"] if shift else []), dtype=object)[rng.integers(0, 4 if shift else 3, n)]
+        text[rng.random(n) < 0.1] = None
+        return pd.DataFrame(
+            {
+                "x": x,
+                "all_nan": np.full(n, np.nan),
+                "units": pd.array(rng.poisson(3, n), dtype="Int64"),
+                "region": text,
+                "tier": pd.Categorical(rng.choice(["a", "b", "c"], n)),
+                "promo": rng.random(n) < 0.2,
+                "store": rng.integers(0, 5, n),
+                "when": pd.date_range("2024-01-01", periods=n, freq="min"),
+                "gone": rng.normal(size=n),
+                "kept_type": rng.integers(0, 9, n),
+            }
+        )
+
+    ref, cur = side(3_000, 0.0), side(2_000, 0.4)
+    return ref, cur.drop(columns=["gone"]).assign(kept_type=cur["kept_type"].astype(str), extra=1.0)
+
+
+def test_prepared_reference_gives_exactly_the_frames_report(tmp_path):
+    ref, cur = _mixed_frames()
+    th = DriftThresholds()
+    for kw in ({"categorical": ["store"]}, {"categorical": ["store"], "columns": ["x", "region", "store", "all_nan"]}):
+        want = drift.drift_report(ref, cur, th, **kw).to_dict()
+        prepared = drift.prepare_reference(ref, **kw)
+        assert drift.drift_report(prepared, cur, th, **kw).to_dict() == want
+        assert drift.drift_report(prepared, cur, th, categorical=["store"]).to_dict() == want  # its columns by default
+        # stored and loaded under its key: still the same result
+        path = drift.save_prepared_reference(prepared, tmp_path / "ref.bin")
+        loaded = drift.load_prepared_reference(path, key=prepared.key)
+        assert drift.drift_report(loaded, cur, th, **kw).to_dict() == want
+    res = drift.drift_report(prepared, cur, th, categorical=["store"])
+    assert res.feature("region").new_categories == ("west",) and res.feature("x").severity != "ok"
+    assert {(c.column, c.change) for c in res.schema_changes} >= {("gone", "missing"), ("kept_type", "retyped"), ("extra", "new")}
+
+
+def test_prepared_reference_of_another_frame_is_refused(tmp_path):
+    ref, _ = _mixed_frames()
+    other = ref.assign(x=ref["x"] + 1e-9)  # one column barely differs
+    assert drift.reference_fingerprint(other) != drift.reference_fingerprint(ref) == drift.reference_fingerprint(ref.copy())
+    path = drift.save_prepared_reference(drift.prepare_reference(other, categorical=["store"]), tmp_path / "ref.bin")
+    with pytest.raises(ValueError, match="not the expected"):
+        drift.load_prepared_reference(path, key=drift.reference_fingerprint(ref))
+    named = drift.save_prepared_reference(drift.prepare_reference(ref, key="model 3 / season 2024-W10"), tmp_path / "named.bin")
+    assert drift.load_prepared_reference(named, key="model 3 / season 2024-W10").key == "model 3 / season 2024-W10"
+    with pytest.raises(ValueError, match="not the expected"):
+        drift.load_prepared_reference(named, key="model 4 / season 2024-W10")
+    (tmp_path / "junk.bin").write_bytes(b"not a prepared reference")
+    with pytest.raises(ValueError, match="junk.bin"):
+        drift.load_prepared_reference(tmp_path / "junk.bin", key="k")
+    data = named.read_bytes()
+    assert drift.prepared_reference_from_bytes(data, key="model 3 / season 2024-W10").n_rows == len(ref)
+    (tmp_path / "cut.bin").write_bytes(data[:-8])  # a truncated file
+    with pytest.raises(ValueError, match="bytes of values"):
+        drift.load_prepared_reference(tmp_path / "cut.bin", key="model 3 / season 2024-W10")
+
+
+def test_prepared_reference_refuses_columns_or_kinds_it_did_not_prepare():
+    ref, cur = _mixed_frames()
+    prepared = drift.prepare_reference(ref, columns=["x", "store"])
+    with pytest.raises(ValueError, match="'region' was not prepared"):
+        drift.drift_report(prepared, cur, columns=["region"])
+    with pytest.raises(ValueError, match="'store' was not prepared as categorical"):
+        drift.drift_report(prepared, cur, categorical=["store"])
+    with pytest.raises(ValueError, match="not in the prepared reference"):
+        drift.drift_report(prepared, cur, columns=["nope"])

@@ -209,7 +209,7 @@ def test_text_columns_profiled_from_counts_equal_whylogs():
         }
     )
     prepared, types = P._prepare_chunk(df.iloc[:5_000])
-    assert set(P._text_counts(prepared, types)) == {"item", "long"}  # uid is mostly distinct
+    assert set(P._text_counts(prepared, [c for c in types if c != "x"])) == {"item", "long"}  # uid is mostly distinct
     got, plain = P.profile_frame(df, chunk_rows=5_000), why.log(df).view()
     assert list(got.to_pandas().index) == list(df.columns)  # the data's column order
     pd.testing.assert_frame_equal(_exact(got), _exact(plain), check_dtype=False)
@@ -222,3 +222,29 @@ def test_text_columns_profiled_from_counts_equal_whylogs():
         assert fa == fb, col
     back = P.profile_from_bytes(P.profile_to_bytes(got)).to_pandas()
     assert back.loc["long", "counts/n"] == n and back.loc["item", "types/string"] == n
+
+
+def test_text_columns_with_nulls_profiled_from_counts_equal_whylogs():
+    # Text with None and NaN (and a chunk without nulls, one all null):
+    # present values counted, the nulls alone through whylogs' default path;
+    # counts (n, null, nan), types, cardinality and frequent items as whylogs'.
+    rng = np.random.default_rng(8)
+    n = 12_000
+    t = np.array(["north", "south", "east", "west"], dtype=object)[rng.integers(0, 4, n)]
+    t[rng.random(n) < 0.1] = None
+    t[rng.random(n) < 0.05] = np.nan
+    t[4_000:5_000] = np.array(["north", "south"], dtype=object)[rng.integers(0, 2, 1_000)]  # a chunk-sized run without nulls
+    t[11_000:] = None  # the last chunk all null: whylogs' own path
+    df = pd.DataFrame({"t": t, "x": rng.normal(size=n)})
+    prepared, _ = P._prepare_chunk(df.iloc[:3_000])
+    counts, nulls = P._text_counts(prepared, ["t"])["t"]
+    assert P._text_with_nulls(prepared["t"]) and nulls is not None and nulls.sum() == prepared["t"].isna().sum()
+    assert int(counts.sum()) == prepared["t"].notna().sum()
+    got, plain = P.profile_frame(df, chunk_rows=1_000), why.log(df).view()
+    pd.testing.assert_frame_equal(_exact(got), _exact(plain), check_dtype=False)
+    a, b = got.to_pandas(), plain.to_pandas()
+    assert a.loc["t", "counts/null"] == pd.isna(t).sum() and a.loc["t", "counts/nan"] == b.loc["t", "counts/nan"] > 0
+    for stat in ("cardinality/est", "cardinality/lower_1", "cardinality/upper_1"):
+        assert a.loc["t", stat] == b.loc["t", stat], stat
+    fa = sorted((f.value, f.est, f.lower, f.upper) for f in a.loc["t", "frequent_items/frequent_strings"])
+    assert fa == sorted((f.value, f.est, f.lower, f.upper) for f in b.loc["t", "frequent_items/frequent_strings"])
