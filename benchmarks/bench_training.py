@@ -235,7 +235,9 @@ def run_plain(case: dict, data: dict, outdir: Path) -> dict:
     t = lap("profile_reference", t)
     report = evaluation_lib.evaluate_candidate(s, model, holdout, history)
     ev = s.evaluation  # the evaluate step's permutation importance (lineage and model card), same seed
-    importance = importance_lib.permutation_importance(model, holdout, ev.primary_metric, max_rows=ev.importance_rows, repeats=ev.importance_repeats, seed=ev.seed)
+    importance = importance_lib.permutation_importance(
+        model, holdout, ev.primary_metric, max_rows=ev.importance_rows, repeats=ev.importance_repeats, seed=ev.seed
+    )
     t = lap("evaluate_model", t)
     decision = gate_lib.decide(report, s.promotion, candidate_sha256=sha)
     t = lap("promote_model", t)
