@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import resource
 import sys
 import time
 from pathlib import Path
@@ -141,10 +140,6 @@ def build(case: dict, workdir: Path) -> dict:
     }
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def contestant(name: str, case: dict, data: dict, outdir: Path) -> dict:
     sys.path.insert(0, str(ROOT))
     import numpy as np
@@ -210,7 +205,7 @@ def contestant(name: str, case: dict, data: dict, outdir: Path) -> dict:
     compute, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     out = outdir / "runway_batch.values.json"
     out.write_text(json.dumps({"predictions": where, "unknown": len(unknown), "served_by": result.counts(), "reasons": result.reasons}))
-    return {"compute_s": compute, "compute_cpu_s": cpu, "steps": steps, "versions": {"pandas": pd.__version__}, "output": str(out), "rss_mb": _rss_mb()}
+    return {"compute_s": compute, "compute_cpu_s": cpu, "steps": steps, "versions": {"pandas": pd.__version__}, "output": str(out)}
 
 
 def check(case: dict, data: dict, results: dict) -> tuple[list[str], list[str]]:

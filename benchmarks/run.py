@@ -15,9 +15,11 @@ For each benchmark case the harness builds the data once (in this process),
 then runs every contestant once as a warm-up (discarded: page cache, lazy
 imports, compiled caches) and ``--runs`` timed runs, contestants interleaved
 so that a slow spell of the machine hits all of them. Every run is a fresh
-subprocess, so its peak RSS (``ru_maxrss`` of that child, from ``wait4``) is
-its own. After the runs the benchmark's ``check`` compares the values the
-contestants returned (never their timings); any disagreement is reported and
+subprocess, so its peak RSS is its own (measured by the child: its
+``VmHWM``, or its largest child's ``ru_maxrss``; not ``wait4``'s
+``ru_maxrss``, which Linux carries over from the harness at the fork). After
+the runs the benchmark's ``check`` compares the values the contestants
+returned (never their timings); any disagreement is reported and
 makes the command exit 1.
 
 Peers whose pins clash with the project's (evidently for drift) run from
@@ -101,8 +103,35 @@ def child_main(bench: str, case_path: str, name: str, data_path: str, out_path: 
     out = Path(out_path)
     res = mod.contestant(name, case, data, out.parent)
     res.setdefault("versions", {})["python"] = platform.python_version()
+    own = own_peak_rss_mb()
+    if own is not None:
+        res["own_peak_rss_mb"] = own
     out.write_text(json.dumps(res))
     return 0
+
+
+def own_peak_rss_mb() -> float | None:
+    """Peak RSS (MB) of this process since its exec, or of its largest child,
+    whichever is larger; None where /proc is missing.
+
+    Not ``ru_maxrss``: Linux carries ``ru_maxrss`` over ``exec`` from the
+    forked copy of the parent, so a child of a harness that holds 1 GB of
+    built data reports at least 1 GB whatever it does itself. ``VmHWM`` is
+    the high-water mark of the process's own address space, which ``exec``
+    starts afresh. Its children's ``ru_maxrss`` (e.g. a server it started)
+    carries over at most this process's own peak, so it is kept as is.
+    """
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    own = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    if own is None:
+        return None
+    import resource
+
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
+    return max(own, kids) / 1024
 
 
 # ---------------------------------------------------------------- parent ---
@@ -174,7 +203,10 @@ def run_child(python: str, bench: str, case_file: Path, name: str, data_file: Pa
         return {"error": f"{why}: {tail}", "process_wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024}
     res = json.loads(out.read_text())
     res["process_wall_s"] = wall
-    res["peak_rss_mb"] = usage.ru_maxrss / 1024  # KiB on Linux
+    # The child's own figure (see own_peak_rss_mb): wait4's ru_maxrss starts
+    # at this process's RSS at the fork, so every contestant would show at
+    # least the harness's own peak (the built data).
+    res["peak_rss_mb"] = res.pop("own_peak_rss_mb", None) or usage.ru_maxrss / 1024  # KiB on Linux
     return res
 
 
@@ -325,7 +357,7 @@ def render(results: dict) -> str:
         "*ratio* is the median over the named peer's median in the same run; *CPU s* is the median CPU time (user + "
         "system, all threads) of that work, with its ratio to the peer's: a check on the wall times when the machine is shared; "
         "*peak RSS* is the child process's "
-        "`ru_maxrss` (includes the interpreter, imports and the loaded data); *process wall* is the whole child "
+        "peak resident memory (its `VmHWM`, or its largest child's `ru_maxrss`: interpreter, imports, loaded data and work); *process wall* is the whole child "
         "process. Each contestant run is a fresh subprocess, after one untimed warm-up run per contestant.",
     ]
     for key in sorted(results.get("cases", {})):

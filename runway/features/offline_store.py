@@ -189,34 +189,141 @@ def _plan_view(
     )
 
 
-def _view_sql(plan: _ViewPlan, entity_table: str) -> str:
-    """One ASOF JOIN: every entity row (``__row``, keys, ``__ts``) against
-    the view's source, ordered by entity row."""
+def _source_relation(plan: _ViewPlan, code_join: str | None = None, span_us: tuple[int, int] | None = None) -> str:
+    """The view's source rows as ``__ts`` (, ``__created``), the join keys
+    (``__k0``...; with ``code_join``, an ``INNER JOIN`` onto a key table
+    ``c``, its ``__code`` instead) and the features ``__f0``...
+
+    ``span_us``: the entity timestamps' (min, max) in epoch microseconds;
+    source rows after the max, or (with a TTL) older than the min minus the
+    TTL, are left out: no entity row can get them (too new), or whatever
+    entity row would get them gets nulls anyway (expired), as with no row."""
 
     def col(name: str) -> str:
-        return _q(plan.rename.get(name, name))
+        return "s." + _q(plan.rename.get(name, name))
 
     src_cols = [f"CAST({col(plan.timestamp_field)} AS TIMESTAMPTZ) AS __ts"]
     if plan.created_field:
         src_cols.append(f"COALESCE(CAST({col(plan.created_field)} AS TIMESTAMPTZ), '-infinity'::TIMESTAMPTZ) AS __created")
-    src_cols += [f"{col(k)} AS __k{i}" for i, (k, _) in enumerate(plan.keys)]
+    if code_join is None:
+        src_cols += [f"{col(k)} AS __k{i}" for i, (k, _) in enumerate(plan.keys)]
+    else:
+        src_cols.append("c.__code")
     src_cols += [f"{col(f)} AS __f{i}" for i, (f, _) in enumerate(plan.features)]
-    source = f"(SELECT {', '.join(src_cols)} FROM {plan.source_sql} WHERE {col(plan.timestamp_field)} IS NOT NULL)"  # noqa: S608 - quoted names
+    join = ""
+    if code_join is not None:
+        join = f" JOIN {code_join} c ON " + " AND ".join(f"{col(k)} = c.{_q(ent)}" for k, ent in plan.keys)
+    where = [f"{col(plan.timestamp_field)} IS NOT NULL"]
+    if span_us is not None:
+        ts = f"CAST({col(plan.timestamp_field)} AS TIMESTAMPTZ)"
+        lo, hi = span_us
+        where.append(f"{ts} <= CAST(make_timestamp({int(hi)}) AS TIMESTAMPTZ)")
+        if plan.ttl_us is not None:
+            where.append(f"{ts} >= CAST(make_timestamp({int(lo) - plan.ttl_us}) AS TIMESTAMPTZ)")
+    return f"(SELECT {', '.join(src_cols)} FROM {plan.source_sql} s{join} WHERE {' AND '.join(where)})"  # noqa: S608 - quoted names
 
-    on = [f"e.{_q(ent)} = f.__k{i}" for i, (_, ent) in enumerate(plan.keys)]
+
+def _asof_sql(plan: _ViewPlan, entity_table: str, source: str, equal: list[str], carry: list[str]) -> str:
+    """``entity_table e ASOF LEFT JOIN source f`` on ``equal`` (conditions)
+    and the view's time condition: the ``carry`` columns of ``e``, then the
+    features (null past the TTL). No order."""
+    on = list(equal)
     if plan.created_field:
         # Latest event time, then latest created time: one ordered inequality.
         on.append("(e.__ts, 'infinity'::TIMESTAMPTZ) >= (f.__ts, f.__created)")
     else:
         on.append("e.__ts >= f.__ts")
-
     if plan.ttl_us is not None:
         fresh = f"f.__ts >= e.__ts - INTERVAL {plan.ttl_us} MICROSECOND"
         sel = [f"CASE WHEN {fresh} THEN f.__f{i} END AS {_q(out)}" for i, (_, out) in enumerate(plan.features)]
     else:
         sel = [f"f.__f{i} AS {_q(out)}" for i, (_, out) in enumerate(plan.features)]
-    select = ", ".join(sel) if sel else "NULL AS __none"
-    return f"SELECT {select} FROM {entity_table} e ASOF LEFT JOIN {source} f ON {' AND '.join(on)} ORDER BY e.{_ROW}"  # noqa: S608
+    select = ", ".join([*(f"e.{c}" for c in carry), *sel]) or "NULL AS __none"
+    return f"SELECT {select} FROM {entity_table} e ASOF LEFT JOIN {source} f ON {' AND '.join(on)}"  # noqa: S608
+
+
+def _view_sql(plan: _ViewPlan, entity_table: str) -> str:
+    """One ASOF JOIN: every entity row (``__row``, keys, ``__ts``) against
+    the view's source, ordered by entity row (the reference form of what
+    ``_ViewJoin`` runs; ``to_sql`` shows it)."""
+    equal = [f"e.{_q(ent)} = f.__k{i}" for i, (_, ent) in enumerate(plan.keys)]
+    return _asof_sql(plan, entity_table, _source_relation(plan), equal, []) + f" ORDER BY e.{_ROW}"
+
+
+class _Joins:
+    """The ASOF joins of one retrieval on one connection, over the entity
+    table ``__entity`` (keys, ``__ts``, ``__row``): the same rows and values
+    as ``_view_sql`` per view, computed with less work:
+
+    * the entity key tuples of a view are numbered (``__code``, one table
+      per distinct key tuple, shared by the views with the same keys) and
+      the join runs on that one integer: the source rows are matched to the
+      numbers by an ordinary equality join (which also drops source rows of
+      entities not asked for), and DuckDB's ASOF join partitions and sorts on
+      an integer instead of the key columns;
+    * a view with few key tuples (keyed by a coarse entity, or by none) joins
+      only the distinct (``__code``, ``__ts``) pairs of the entity rows and
+      hands the result back to every row by an equality join: at most
+      tuples x timestamps rows instead of one per entity row;
+    * source rows outside the entity rows' time span (after the latest entity
+      timestamp; older than the earliest minus the TTL) are left out;
+    * the result is not sorted by DuckDB: ``__row`` comes back with it and
+      the rows are put in entity order by one Arrow ``take``.
+    """
+
+    def __init__(self, con: Any, n: int) -> None:
+        self.con = con
+        self.n = n
+        n_ts, lo, hi = con.execute("SELECT count(DISTINCT __ts), epoch_us(min(__ts)), epoch_us(max(__ts)) FROM __entity").fetchall()[0]
+        self.n_ts = int(n_ts)
+        self.span_us = None if lo is None or hi is None else (int(lo), int(hi))
+        self._coded: dict[tuple[str, ...], tuple[str, str, int]] = {}  # entity key columns -> _coded_entity()
+
+    def _coded_entity(self, keys: tuple[str, ...]) -> tuple[str, str, int]:
+        """(key table, coded entity table, number of key tuples) for ``keys``."""
+        if keys not in self._coded:
+            i = len(self._coded)
+            cols = ", ".join(_q(k) for k in keys)
+            numbered = f"SELECT {cols}, CAST(row_number() OVER () AS BIGINT) AS __code FROM (SELECT DISTINCT {cols} FROM __entity)"  # noqa: S608
+            self.con.execute(f"CREATE TEMP TABLE __codes{i} AS {numbered}")
+            # A null key matches nothing (as in the ASOF join): its row gets a null code.
+            on = " AND ".join(f"e.{_q(k)} = c.{_q(k)}" for k in keys)
+            self.con.execute(f"CREATE TEMP TABLE __coded{i} AS SELECT e.{_ROW}, e.__ts, c.__code FROM __entity e LEFT JOIN __codes{i} c ON {on}")  # noqa: S608
+            count = int(self.con.execute(f"SELECT count(*) FROM __codes{i}").fetchall()[0][0])  # noqa: S608
+            self._coded[keys] = (f"__codes{i}", f"__coded{i}", count)
+        return self._coded[keys]
+
+    def sql(self, plan: _ViewPlan) -> tuple[str, bool]:
+        """The query (``__row`` then the features, in no order) and whether it
+        joins the distinct (key tuple, timestamp) pairs only."""
+        if plan.keys:
+            codes, entity, tuples = self._coded_entity(tuple(ent for _, ent in plan.keys))
+            source, equal = _source_relation(plan, codes, self.span_us), ["e.__code = f.__code"]
+        else:
+            entity, tuples = "__entity", 1
+            source, equal = _source_relation(plan, None, self.span_us), []
+        if tuples * self.n_ts > self.n // 2:
+            return _asof_sql(plan, entity, source, equal, [_ROW]), False
+        pair = ["__code", "__ts"] if plan.keys else ["__ts"]
+        distinct = f"(SELECT DISTINCT {', '.join(pair)} FROM {entity})"  # noqa: S608
+        asof = _asof_sql(plan, distinct, source, equal, pair)
+        back = " AND ".join(f"e.{c} IS NOT DISTINCT FROM a.{c}" for c in pair)
+        outs = ", ".join(f"a.{_q(out)}" for _, out in plan.features)
+        return f"SELECT e.{_ROW}, {outs} FROM {entity} e LEFT JOIN ({asof}) a ON {back}", True  # noqa: S608
+
+    def run(self, plan: _ViewPlan) -> pa.Table:
+        """The view's feature columns, one row per entity row, in entity order."""
+        sql, distinct = self.sql(plan)
+        table = self.con.sql(sql).to_arrow_table()
+        if table.num_rows != self.n:  # cannot happen with LEFT joins
+            raise RuntimeError(f"ASOF join of '{plan.name}' returned {table.num_rows} rows for {self.n}")
+        rows = table.column(0).to_numpy()
+        where = np.full(self.n, -1, dtype=np.int64)
+        where[rows] = np.arange(self.n, dtype=np.int64)
+        if (where < 0).any():  # n rows, every row number once: a permutation
+            raise RuntimeError(f"ASOF join of '{plan.name}' lost entity rows")
+        logger.debug("view %s: ASOF join on %s", plan.name, "the distinct (key, timestamp) pairs" if distinct else "every entity row")
+        return table.drop_columns([table.column_names[0]]).take(where)
 
 
 def _utc_timestamps(s: pd.Series) -> pd.Series:
@@ -300,15 +407,15 @@ class RunwayAsofRetrievalJob(RetrievalJob):
             if limit:
                 con.execute(f"SET memory_limit = {_lit(str(limit))}")
             con.register("__entity_arrow", entity)
-            con.execute("CREATE TEMP VIEW __entity AS SELECT * EXCLUDE (__ts), CAST(__ts AS TIMESTAMPTZ) AS __ts FROM __entity_arrow")
+            con.execute("CREATE TEMP TABLE __entity AS SELECT * EXCLUDE (__ts), CAST(__ts AS TIMESTAMPTZ) AS __ts FROM __entity_arrow")
+            con.unregister("__entity_arrow")
             out: list[tuple[str, pa.ChunkedArray]] = []
-            for plan in self._plans:
-                if not plan.features:
-                    continue
-                table = con.sql(_view_sql(plan, "__entity")).to_arrow_table()
-                if table.num_rows != n:  # cannot happen with a LEFT ASOF JOIN
-                    raise RuntimeError(f"ASOF join of '{plan.name}' returned {table.num_rows} rows for {n}")
-                out += [(name, table.column(name)) for name in table.column_names]
+            plans = [p for p in self._plans if p.features]
+            if plans:
+                joins = _Joins(con, n)
+                for plan in plans:
+                    table = joins.run(plan)
+                    out += [(name, table.column(name)) for name in table.column_names]
             return out
         finally:
             con.close()
@@ -318,6 +425,20 @@ class RunwayAsofRetrievalJob(RetrievalJob):
         for name, column in self._feature_columns():
             table = table.append_column(name, column)
         return table
+
+    def feature_arrays(self) -> dict[str, Any]:
+        """The requested feature columns, in entity-frame order, as the arrays
+        ``to_df`` puts in its frame (same values and dtypes: Arrow's pandas
+        conversion, column by column), without building a frame: for a
+        caller that assembles its own."""
+        out: dict[str, Any] = {}
+        for name, column in self._feature_columns():
+            series = column.to_pandas()
+            values = series.array if isinstance(series.dtype, pd.api.extensions.ExtensionDtype) else series.to_numpy()
+            if isinstance(values, np.ndarray) and not values.flags.writeable:
+                values = values.copy()  # Arrow's zero-copy view (no nulls) is read-only
+            out[name] = values
+        return out
 
     def to_df(self, validation_reference=None, timeout: int | None = None) -> pd.DataFrame:
         if validation_reference is not None or self._odfvs:

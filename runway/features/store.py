@@ -636,6 +636,16 @@ def historical_features(
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore", DeprecationWarning)
         job = store.get_historical_features(entity_df=request, features=service)
+        if isinstance(job, RunwayAsofRetrievalJob) and not job.on_demand_feature_views and entity_df.columns.is_unique:
+            # Runway's store hands over its columns in entity order: no frame of its
+            # own to build, sort and copy out of (about 1 s at 1M rows).
+            arrays = job.feature_arrays()
+            absent = [c for c in names if c not in arrays]
+            if absent:
+                raise RetrievalError(f"Feast result lacks feature column(s) {absent}")
+            data = {c: result[c].array for c in result.columns}
+            data.update({name: arrays[name] for name in names})
+            return pd.DataFrame(data, index=result.index, copy=False)
         if not isinstance(job, RunwayAsofRetrievalJob):  # Runway's store runs its own quiet connection, not ibis'
             _quiet_duckdb()
         out = job.to_df()

@@ -342,6 +342,30 @@ def test_plugin_matches_oracle_and_keeps_rows_in_order(world):
     assert_cells_equal(df, world["expected"], ALL)
 
 
+def test_few_distinct_timestamps_join_distinct_pairs_and_match_oracle(world, caplog):
+    """A batch scored at a few timestamps (many entity rows per key tuple and
+    timestamp): the store joins only the distinct (key tuple, timestamp)
+    pairs and hands them back to every row; the cells are the oracle's, at
+    the TTL edges too, and rows with a null key get nulls."""
+    import logging
+
+    base = world["entities"]
+    stamps = [day(10), day(17), day(17) + pd.Timedelta(microseconds=1), day(30.25)]
+    rng = np.random.default_rng(11)
+    ent = base[["store_id", "item_id"]].iloc[rng.integers(0, len(base), 600)].reset_index(drop=True)
+    ent["event_timestamp"] = pd.Series(stamps, dtype="datetime64[ns, UTC]").iloc[rng.integers(0, len(stamps), len(ent))].to_numpy()
+    ent.loc[[3, 50], "store_id"] = None  # a null key matches no source row
+    ent.loc[len(ent)] = ["S3", "I4", day(17)]
+    ent["row_id"] = np.arange(len(ent), dtype="int64")
+    with caplog.at_level(logging.DEBUG, logger="runway.features.offline_store"):
+        _, df = retrieve(world["asof"], ent, world["asof"].get_feature_service(SERVICE))
+    paths = {r.getMessage() for r in caplog.records if r.getMessage().startswith("view ")}
+    assert paths == {f"view {v}: ASOF join on the distinct (key, timestamp) pairs" for v in ("sales", "item_stats", "calendar")}
+    assert (df["row_id"].to_numpy() == ent["row_id"].to_numpy()).all()
+    assert_cells_equal(df, oracle(world["sources"], ent, ["sales", "item_stats", "calendar"]), ALL)
+    assert df.loc[[3, 50], "units"].isna().all() and df["units"].iloc[-1] == 42.0
+
+
 def test_to_arrow_equals_to_df(world):
     store, ent = world["asof"], world["entities"]
     job, df = retrieve(store, ent, store.get_feature_service(SERVICE))
