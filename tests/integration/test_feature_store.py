@@ -225,6 +225,8 @@ def test_feast_cli_apply_from_another_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(elsewhere)
     store = FeatureStore(repo_path=str(repo))
     assert store.project == "runway_retail_demand"
+    # The CLI's repo uses Runway's ASOF store too, as every Runway path does.
+    assert store.config.offline_store.type == "runway.features.offline_store.RunwayAsofOfflineStore"
     got = fs_lib.historical_features(store, pd.DataFrame({"store_id": ["S001"], "item_id": ["I001"], "date": [day(30)]}), SERVICE, timestamp_column="date")
     assert got[LAG].notna().all()
 
