@@ -197,19 +197,20 @@ def register_version(
     mv = client.zen_store.create_model_version(ModelVersionRequest(model=model_id, project=client.active_project.id, tags=tags))
     link_artifact_version_to_model_version(artifact, mv)
     # The tenant is the version's tag; every metadata key costs two commits.
-    log_metadata({**metrics, FLEET_FACTS_KEY: {SHA_KEY: sha, URI_KEY: artifact.uri, **metadata}}, model_version_id=mv.id)  # type: ignore[call-overload]
-    meta = {**metrics, SHA_KEY: sha, URI_KEY: artifact.uri, **metadata}
+    logged = {**metrics, FLEET_FACTS_KEY: {SHA_KEY: sha, URI_KEY: artifact.uri, **metadata}}
+    log_metadata(logged, model_version_id=mv.id)  # type: ignore[call-overload]
+    meta = flat_metadata(logged)  # as _version reads it back
     if run_id:
         client.zen_store.create_model_version_pipeline_run_link(ModelVersionPipelineRunRequest(model_version=mv.id, pipeline_run=UUID(run_id)))
     return FleetVersion(model_name, str(mv.name), str(mv.id), None, tenant, sha, artifact.uri, meta)
 
 
-def set_stage(settings: Settings, model_name: str, version_id: str, stage: str, add_tags: list[str] | None = None, model_id: UUID | None = None) -> None:
-    """Stage change (and ``add_tags``, in the same call) under the model's
-    promotion lock; ``force`` moves the version previously in that stage to
-    archived (one per stage per model)."""
+def set_stage(settings: Settings, model_name: str, version_id: str, stage: str, model_id: UUID | None = None) -> None:
+    """Stage change under the model's promotion lock (``model_id``: the
+    model's id, which spares ZenML a lookup by name); ``force`` moves the
+    version previously in that stage to archived (one per stage per model)."""
     with promotion_lock(settings.environment.lock, settings.workspace, model_name):
-        Client().update_model_version(model_id or model_name, UUID(version_id), stage=stage, force=True, add_tags=add_tags or None)
+        Client().update_model_version(model_id or model_name, UUID(version_id), stage=stage, force=True)
 
 
 # --------------------------------------------------------- list / rollback --
