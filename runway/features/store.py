@@ -640,9 +640,7 @@ def historical_features(
             # Runway's store hands over its columns in entity order: no frame of its
             # own to build, sort and copy out of (about 1 s at 1M rows).
             arrays = job.feature_arrays()
-            absent = [c for c in names if c not in arrays]
-            if absent:
-                raise RetrievalError(f"Feast result lacks feature column(s) {absent}")
+            _require_features(names, arrays)
             data = {c: result[c].array for c in result.columns}
             data.update({name: arrays[name] for name in names})
             return pd.DataFrame(data, index=result.index, copy=False)
@@ -656,12 +654,16 @@ def historical_features(
         out = out.sort_values(_ROW, kind="stable")
         if not np.array_equal(out[_ROW].to_numpy(), rows):
             raise RetrievalError(f"Feast returned a different set of rows than the {n} entity rows of '{service_name}'")
-    absent = [c for c in names if c not in out.columns]
-    if absent:
-        raise RetrievalError(f"Feast result lacks feature column(s) {absent}")
+    _require_features(names, out.columns)
     for name in names:
         result[name] = out[name].to_numpy()
     return result
+
+
+def _require_features(names: list[str], got: Any) -> None:
+    absent = [c for c in names if c not in got]
+    if absent:
+        raise RetrievalError(f"Feast result lacks feature column(s) {absent}")
 
 
 def online_features(
